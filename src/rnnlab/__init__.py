@@ -1,0 +1,20 @@
+"""rnnlab: recurrent neural networks on sequential data — cells written from their
+equations, a layer that unrolls any cell (with torch's fused kernels when they compute
+the same function), attention, the four topologies, decoding, training and apps."""
+
+from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, make_cell
+from .recurrent import GRU, LSTM, RNN, Recurrent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RecurrentCell", "ElmanCell", "LSTMCell", "GRUCell", "make_cell",
+    "Recurrent", "RNN", "LSTM", "GRU", "__version__",
+]
+
+from . import attention, decoding, models  # noqa: E402
+from .attention import AdditiveAttention, DotAttention, GeneralAttention  # noqa: E402
+from .models import EncoderDecoder, SeqToSeq, SeqToVec, VecToSeq  # noqa: E402
+
+__all__ += ["attention", "decoding", "models", "AdditiveAttention", "DotAttention", "GeneralAttention",
+            "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder"]

@@ -1,0 +1,317 @@
+"""Recurrent cells: one time step each, written from their equations.
+
+A cell maps an input ``x_t`` of shape ``(B, input_size)`` and a state (a tuple of
+tensors, each ``(B, size)`` for ``size`` in ``cell.state_size``) to the step's output
+``h_t`` of shape ``(B, hidden_size)`` and the new state. :class:`rnnlab.Recurrent`
+unrolls any cell over time (Keras' cell/unroll split).
+
+The step is split in two so that the input projection — the half of the work that
+does not depend on the previous state — can be done for all time steps in one GEMM:
+
+- :meth:`RecurrentCell.project_input` maps ``(..., input_size)`` to the cell's
+  projected input (identity by default);
+- :meth:`RecurrentCell.step` runs one step from a projected input.
+
+``forward(x, state) == step(project_input(x), state)``. A custom cell only has to
+implement ``forward`` (and ``state_size``); overriding the pair makes it faster.
+
+The weight layout of the three standard cells is torch.nn's (``weight_ih``,
+``weight_hh``, ``bias_ih``, ``bias_hh``; gate order LSTM ``i f g o``, GRU ``r z n``),
+so weights map one to one with ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+State = tuple[Tensor, ...]
+
+__all__ = ["RecurrentCell", "ElmanCell", "LSTMCell", "GRUCell", "make_cell", "CELL_NAMES"]
+
+
+class RecurrentCell(nn.Module):
+    """Base class of every cell; subclass it to write your own.
+
+    A subclass sets ``input_size``, ``hidden_size`` and ``state_size`` (a tuple with
+    the width of each state tensor; by convention the first one is ``h``) and
+    implements ``forward(x_t, state) -> (h_t, new_state)``.
+
+    Example — a minimal custom cell::
+
+        class LeakyCell(RecurrentCell):
+            def __init__(self, input_size, hidden_size, leak=0.5):
+                super().__init__(input_size, hidden_size, state_size=(hidden_size,))
+                self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+                self.leak = leak
+            def forward(self, x, state):
+                (h,) = state
+                h = self.leak * h + (1 - self.leak) * torch.tanh(self.lin(torch.cat([x, h], -1)))
+                return h, (h,)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, state_size: tuple[int, ...]):
+        super().__init__()
+        if int(input_size) <= 0 or int(hidden_size) <= 0:
+            raise ValueError(
+                f"input_size and hidden_size must be positive, got input_size={input_size}, "
+                f"hidden_size={hidden_size}"
+            )
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.state_size = tuple(int(s) for s in state_size)
+
+    def init_state(
+        self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> State:
+        """Zero state: a tuple of ``(batch_size, size)`` tensors."""
+        p = next(self.parameters(), None)
+        device = device if device is not None else (p.device if p is not None else None)
+        dtype = dtype if dtype is not None else (p.dtype if p is not None else torch.float32)
+        return tuple(torch.zeros(batch_size, s, device=device, dtype=dtype) for s in self.state_size)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """Part of the step that depends only on the input: ``(..., input_size) -> (..., P)``.
+
+        The default is the identity; :meth:`step` then receives ``x_t`` itself.
+        """
+        return x
+
+    def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step from a projected input (see :meth:`project_input`)."""
+        return self.forward(xp, state)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:  # pragma: no cover - abstract
+        raise NotImplementedError("a RecurrentCell subclass must implement forward(x, state)")
+
+    #: Name of the torch fused kernel that computes exactly this cell, or None.
+    def fused_mode(self) -> str | None:
+        """``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``, ``"RNN_RELU"`` when torch's own kernel
+        computes this cell's function with its parameters as they are; else ``None``."""
+        return None
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}"
+
+
+class _StandardCell(RecurrentCell):
+    """Shared parameters of the three torch-compatible cells: ``gates`` blocks of size H."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, state_size: tuple[int, ...], bias: bool):
+        super().__init__(input_size, hidden_size, state_size)
+        G = self.gates * self.hidden_size
+        self.bias = bool(bias)
+        self.weight_ih = nn.Parameter(torch.empty(G, self.input_size))
+        self.weight_hh = nn.Parameter(torch.empty(G, self.hidden_size))
+        if self.bias:
+            self.bias_ih = nn.Parameter(torch.empty(G))
+            self.bias_hh = nn.Parameter(torch.empty(G))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # torch.nn's initialisation, so a fresh rnnlab layer behaves like a fresh nn one.
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def flat_weights(self) -> list[Tensor]:
+        """Parameters in the order torch's fused kernels take them."""
+        ws = [self.weight_ih, self.weight_hh]
+        if self.bias:
+            ws += [self.bias_ih, self.bias_hh]
+        return ws
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, self.weight_ih, self.bias_ih)
+
+    def _project_hidden(self, h: Tensor) -> Tensor:
+        return nn.functional.linear(h, self.weight_hh, self.bias_hh)
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.step(self.project_input(x), state)
+
+
+class ElmanCell(_StandardCell):
+    r"""Elman (simple) RNN cell.
+
+    .. math::  h_t = \phi(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}),
+               \quad \phi \in \{\tanh, \mathrm{relu}\}
+
+    State: ``(h,)``. Same parameters as ``nn.RNNCell``.
+    """
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", bias: bool = True):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, (hidden_size,), bias)
+
+    def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+        pre = xp + self._project_hidden(state[0])
+        h = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
+        return h, (h,)
+
+    def fused_mode(self) -> str | None:
+        return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
+
+
+class LSTMCell(_StandardCell):
+    r"""Long short-term memory cell (Hochreiter & Schmidhuber 1997, with forget gate).
+
+    .. math::
+        i_t &= \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi} + p_i \odot c_{t-1}) \\
+        f_t &= \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf} + p_f \odot c_{t-1}) \\
+        g_t &= \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
+        o_t &= \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho} + p_o \odot c_t) \\
+        h_t &= o_t \odot \tanh(c_t)
+
+    The peephole terms ``p ⊙ c`` (Gers & Schmidhuber 2000) exist only with
+    ``peepholes=True``. State: ``(h, c)``. Gate order in the weights is torch's
+    ``i, f, g, o``.
+
+    Args:
+        forget_bias: initial forget-gate bias (split as ``b_if = forget_bias``,
+            ``b_hf = 0``). 1.0 by default (Gers et al. 2000; Jozefowicz et al. 2015):
+            the cell starts out remembering. ``None`` keeps torch's uniform init.
+        chrono_max_timescale: if set, chrono initialisation (Tallec & Ollivier 2018):
+            ``b_f ~ log(U(1, T_max - 1))``, ``b_i = -b_f``, so the forget gates start with
+            characteristic memory times spread up to ``T_max`` steps. Overrides
+            ``forget_bias``.
+        peepholes: add the diagonal peephole weights ``p_i, p_f, p_o`` (then no fused kernel
+            computes this cell).
+    """
+
+    gates = 4
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        forget_bias: float | None = 1.0,
+        chrono_max_timescale: float | None = None,
+        peepholes: bool = False,
+    ):
+        self.forget_bias = forget_bias
+        self.chrono_max_timescale = chrono_max_timescale
+        self.peepholes = bool(peepholes)
+        if chrono_max_timescale is not None and chrono_max_timescale <= 2:
+            raise ValueError(f"chrono_max_timescale must be > 2, got {chrono_max_timescale}")
+        super().__init__(input_size, hidden_size, (hidden_size, hidden_size), bias)
+        if self.peepholes:
+            self.peephole_i = nn.Parameter(torch.zeros(hidden_size))
+            self.peephole_f = nn.Parameter(torch.zeros(hidden_size))
+            self.peephole_o = nn.Parameter(torch.zeros(hidden_size))
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        H = self.hidden_size
+        if not self.bias:
+            return
+        with torch.no_grad():
+            if self.chrono_max_timescale is not None:
+                bf = torch.log(torch.empty(H).uniform_(1.0, float(self.chrono_max_timescale) - 1.0))
+                self.bias_ih[H : 2 * H] = bf
+                self.bias_hh[H : 2 * H] = 0.0
+                self.bias_ih[0:H] = -bf
+                self.bias_hh[0:H] = 0.0
+            elif self.forget_bias is not None:
+                self.bias_ih[H : 2 * H] = float(self.forget_bias)
+                self.bias_hh[H : 2 * H] = 0.0
+
+    def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+        h, c = state
+        gates = xp + self._project_hidden(h)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        if self.peepholes:
+            i = i + self.peephole_i * c
+            f = f + self.peephole_f * c
+        i, f, g = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g)
+        c = f * c + i * g
+        if self.peepholes:
+            o = o + self.peephole_o * c
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
+
+    def fused_mode(self) -> str | None:
+        return None if self.peepholes else "LSTM"
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        if self.chrono_max_timescale is not None:
+            s += f", chrono_max_timescale={self.chrono_max_timescale}"
+        if self.peepholes:
+            s += ", peepholes=True"
+        return s
+
+
+class GRUCell(_StandardCell):
+    r"""Gated recurrent unit (Cho et al. 2014), torch's formulation.
+
+    .. math::
+        r_t &= \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr}) \\
+        z_t &= \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
+        n_t &= \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})) \\
+        h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    State: ``(h,)``. Gate order in the weights is torch's ``r, z, n``.
+    """
+
+    gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__(input_size, hidden_size, (hidden_size,), bias)
+
+    def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+        (h,) = state
+        xr, xz, xn = xp.chunk(3, dim=-1)
+        hr, hz, hn = self._project_hidden(h).chunk(3, dim=-1)
+        r = torch.sigmoid(xr + hr)
+        z = torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        h = n + z * (h - n)  # = (1 - z) * n + z * h, one op fewer
+        return h, (h,)
+
+    def fused_mode(self) -> str | None:
+        return "GRU"
+
+
+CELL_NAMES = ("rnn", "rnn_tanh", "rnn_relu", "elman", "lstm", "gru")
+
+
+def make_cell(cell: str | type | object, input_size: int, hidden_size: int, **kwargs) -> RecurrentCell:
+    """Build a cell from a name (``"rnn"``/``"elman"``, ``"rnn_relu"``, ``"lstm"``,
+    ``"gru"``), a :class:`RecurrentCell` subclass, or a factory
+    ``f(input_size, hidden_size, **kwargs) -> RecurrentCell``."""
+    if isinstance(cell, str):
+        name = cell.lower()
+        if name in ("rnn", "elman", "rnn_tanh"):
+            return ElmanCell(input_size, hidden_size, **kwargs)
+        if name == "rnn_relu":
+            return ElmanCell(input_size, hidden_size, nonlinearity="relu", **kwargs)
+        if name == "lstm":
+            return LSTMCell(input_size, hidden_size, **kwargs)
+        if name == "gru":
+            return GRUCell(input_size, hidden_size, **kwargs)
+        raise ValueError(f"cell: unknown cell name {cell!r}; expected one of {', '.join(CELL_NAMES)}")
+    if callable(cell):
+        made = cell(input_size, hidden_size, **kwargs)
+        if not isinstance(made, RecurrentCell):
+            raise ValueError(
+                f"cell: the factory {cell!r} returned {type(made).__name__}, expected a RecurrentCell"
+            )
+        return made
+    raise ValueError(f"cell: expected a name, a RecurrentCell subclass or a factory, got {cell!r}")

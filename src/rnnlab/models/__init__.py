@@ -1,0 +1,15 @@
+"""The four topologies of recurrent networks, and output heads.
+
+- :class:`SeqToVec` — many-to-one (classification, regression)
+- :class:`SeqToSeq` — aligned many-to-many (tagging, language models)
+- :class:`VecToSeq` — one-to-many (captioning, generation)
+- :class:`EncoderDecoder` — sequence in, sequence of another length out (translation)
+"""
+
+from .encoder_decoder import EncoderDecoder
+from .heads import GaussianHead, gaussian_nll
+from .seq_to_seq import SeqToSeq
+from .seq_to_vec import POOLINGS, SeqToVec
+from .vec_to_seq import VecToSeq
+
+__all__ = ["SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll", "POOLINGS"]

@@ -1,0 +1,383 @@
+"""The ``Recurrent`` layer: unrolls any cell over time, stacked and bidirectional.
+
+Shapes (``D`` = 2 if bidirectional else 1, ``L`` = num_layers, ``S`` = a state width):
+
+- input ``x``: ``(B, T, input_size)`` if ``batch_first`` else ``(T, B, input_size)``
+- ``lengths``: ``(B,)`` integers in ``[1, T]`` (optional; variable-length batches)
+- ``state``: for a cell with one state tensor (Elman, GRU) a tensor ``(L*D, B, H)``;
+  otherwise a tuple with one ``(L*D, B, S)`` tensor per state part (LSTM: ``(h, c)``) —
+  torch.nn's convention, layer-major, forward direction first.
+- output: ``(B, T, D*H)`` (or time-major), zero past each sequence's length; the final
+  state of each sequence is its state after its own last step.
+
+Two backends compute the layer: ``"reference"`` steps the cells in Python (any cell,
+readable, the definition), ``"fused"`` calls torch's own RNN kernels (oneDNN / cuDNN)
+on the same parameters. ``"auto"`` takes fused whenever it computes the same function.
+``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
+why fused is unavailable (``None`` when it is available).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, State, make_cell
+
+__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "BACKENDS", "reverse_padded", "check_lengths", "sequence_mask", "unroll"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "reference", "fused")
+_FUSED_FN = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
+_STANDARD_CELLS = (ElmanCell, LSTMCell, GRUCell)
+
+
+def check_lengths(lengths: Tensor | list[int] | None, batch: int, steps: int) -> Tensor | None:
+    """Validate ``lengths`` against a ``(B, T)`` batch; return an int64 CPU tensor, or
+    ``None`` when every sequence fills the time axis (nothing to mask)."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths).detach().to("cpu")
+    if lengths.dim() != 1 or lengths.numel() != batch:
+        raise ValueError(f"lengths: expected shape ({batch},) (one length per sequence), got {tuple(lengths.shape)}")
+    if lengths.is_floating_point() or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths: expected integers, got dtype {lengths.dtype}")
+    lengths = lengths.long()
+    if batch and int(lengths.min()) < 1:
+        raise ValueError(f"lengths: every length must be >= 1, got min {int(lengths.min())}")
+    if batch and int(lengths.max()) > steps:
+        raise ValueError(
+            f"lengths: a length of {int(lengths.max())} is longer than the time axis ({steps} steps)"
+        )
+    return None if batch and bool((lengths == steps).all()) else lengths
+
+
+def sequence_mask(lengths: Tensor | None, steps: int, batch: int | None = None,
+                  device: torch.device | None = None) -> Tensor:
+    """``(B, T)`` bool mask, True at the valid steps of each sequence (all True if
+    ``lengths`` is None, then ``batch`` is required)."""
+    if lengths is None:
+        return torch.ones(batch, steps, dtype=torch.bool, device=device)
+    lengths = torch.as_tensor(lengths, device=device)
+    return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence of time-major ``x`` ``(T, B, ...)`` within its own length;
+    padding stays in place."""
+    if lengths is None:
+        return x.flip(0)
+    T, B = x.shape[0], x.shape[1]
+    t = torch.arange(T).unsqueeze(1)  # (T, 1)
+    L = lengths.unsqueeze(0)  # (1, B)
+    idx = torch.where(t < L, L - 1 - t, t).to(x.device)  # (T, B)
+    idx = idx.view(T, B, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(0, idx)
+
+
+class Recurrent(nn.Module):
+    """A recurrent layer over any cell: stacked, optionally bidirectional.
+
+    Args:
+        cell: ``"rnn"``/``"elman"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``, a
+            :class:`~rnnlab.cells.RecurrentCell` subclass or a factory
+            ``f(input_size, hidden_size, **cell_kwargs)``.
+        input_size: features per step of the input.
+        hidden_size: width of each direction's output.
+        num_layers: stacked layers; layer ``k > 0`` reads layer ``k-1``'s output.
+        bidirectional: add a second pass over each sequence reversed within its length.
+        dropout: dropout on the outputs of every layer but the last (as torch.nn).
+        batch_first: ``(B, T, F)`` tensors if True, ``(T, B, F)`` if False.
+        backend: ``"auto"`` | ``"reference"`` | ``"fused"`` (see the module docstring).
+        **cell_kwargs: passed to every cell (e.g. ``chrono_max_timescale=1000``).
+
+    ``forward(x, state=None, lengths=None) -> (outputs, final_state)``.
+    """
+
+    def __init__(
+        self,
+        cell: str | type | object,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        batch_first: bool = True,
+        backend: str = "auto",
+        **cell_kwargs,
+    ):
+        super().__init__()
+        if int(num_layers) < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if self.bidirectional else 1
+        self.dropout = float(dropout)
+        self.batch_first = bool(batch_first)
+        self.backend = backend
+        D = self.num_directions
+        cells = []
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else D * self.hidden_size
+            for _ in range(D):
+                cells.append(make_cell(cell, in_size, self.hidden_size, **cell_kwargs))
+        self.cells = nn.ModuleList(cells)
+        self.state_size: tuple[int, ...] = self.cells[0].state_size
+        self.last_backend: str | None = None
+        if backend == "fused" and self.fused_reason is not None:
+            raise ValueError(f"backend='fused' cannot compute this layer: {self.fused_reason}; use 'auto' or 'reference'")
+
+    # ------------------------------------------------------------------ backends
+    @property
+    def fused_reason(self) -> str | None:
+        """Why torch's fused kernel cannot compute this layer, or None if it can."""
+        first = self.cells[0]
+        for c in self.cells:
+            if type(c) not in _STANDARD_CELLS:
+                return f"{type(c).__name__} is not one of torch's standard cells"
+            if c.fused_mode() is None:
+                return f"{type(c).__name__} with these options (e.g. peepholes) has no fused kernel"
+            if c.fused_mode() != first.fused_mode() or c.bias != first.bias:
+                return "the layer mixes cell kinds or bias settings"
+        return None
+
+    def _pick_backend(self) -> str:
+        if self.backend == "auto":
+            return "fused" if self.fused_reason is None else "reference"
+        return self.backend
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self, x: Tensor, state: Tensor | State | None = None, lengths: Tensor | list[int] | None = None
+    ) -> tuple[Tensor, Tensor | State]:
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+            raise ValueError(f"x: expected a 3-D tensor {layout}, got shape {shape} (for one sequence use x.unsqueeze(0))")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"x: expected input_size={self.input_size} features on the last axis, got {x.shape[-1]}")
+        B, T = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
+        if T == 0:
+            raise ValueError("x: the time axis is empty (0 steps)")
+        lengths = check_lengths(lengths, B, T)
+        hx = self._check_state(state, B, x)
+        backend = self._pick_backend()
+        if self.last_backend != backend:
+            log.debug("Recurrent: %s backend (%s)", backend, self.fused_reason or "fused kernel available")
+        self.last_backend = backend
+        if backend == "fused":
+            out, final = self._forward_fused(x, hx, lengths, T)
+        else:
+            out, final = self._forward_reference(x, hx, lengths)
+        return out, (final[0] if len(final) == 1 else final)
+
+    def _check_state(self, state: Tensor | State | None, batch: int, x: Tensor) -> State:
+        LD = self.num_layers * self.num_directions
+        if state is None:
+            return tuple(x.new_zeros(LD, batch, s) for s in self.state_size)
+        parts = (state,) if isinstance(state, Tensor) else tuple(state)
+        if len(parts) != len(self.state_size):
+            raise ValueError(
+                f"state: expected {len(self.state_size)} tensor(s) (this cell's state has parts of widths "
+                f"{self.state_size}), got {len(parts)}"
+            )
+        for k, (p, s) in enumerate(zip(parts, self.state_size)):
+            if not isinstance(p, Tensor) or tuple(p.shape) != (LD, batch, s):
+                got = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
+                raise ValueError(f"state[{k}]: expected shape (num_layers*num_directions={LD}, batch={batch}, {s}), got {got}")
+        return parts
+
+    def _forward_fused(self, x: Tensor, hx: State, lengths: Tensor | None, T: int) -> tuple[Tensor, State]:
+        mode = self.cells[0].fused_mode()
+        fn = _FUSED_FN[mode]
+        weights = [w for c in self.cells for w in c.flat_weights()]
+        hx_arg = list(hx) if mode == "LSTM" else hx[0]
+        common = (weights, self.cells[0].bias, self.num_layers, self.dropout, self.training, self.bidirectional)
+        if lengths is None:
+            result = fn(x, hx_arg, *common, self.batch_first)
+            return result[0], tuple(result[1:])
+        packed = pack_padded_sequence(x, lengths, batch_first=self.batch_first, enforce_sorted=False)
+        sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices
+        hx_sorted = [h.index_select(1, sorted_idx.to(h.device)) for h in hx]
+        hx_arg = hx_sorted if mode == "LSTM" else hx_sorted[0]
+        result = fn(packed.data, packed.batch_sizes, hx_arg, *common)
+        out_packed = PackedSequence(result[0], packed.batch_sizes, sorted_idx, unsorted_idx)
+        out, _ = pad_packed_sequence(out_packed, batch_first=self.batch_first, total_length=T)
+        final = tuple(h.index_select(1, unsorted_idx.to(h.device)) for h in result[1:])
+        return out, final
+
+    def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        D = self.num_directions
+        layer_input = x.transpose(0, 1) if self.batch_first else x  # time-major inside
+        finals: list[list[Tensor]] = [[] for _ in self.state_size]
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                st = tuple(h[k] for h in hx)
+                inp = layer_input if d == 0 else reverse_padded(layer_input, lengths)
+                out, st = unroll(self.cells[k], inp, st, lengths)
+                outs.append(out if d == 0 else reverse_padded(out, lengths))
+                for part, s in zip(finals, st):
+                    part.append(s)
+            layer_input = outs[0] if D == 1 else torch.cat(outs, dim=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
+        out = layer_input.transpose(0, 1) if self.batch_first else layer_input
+        return out, tuple(torch.stack(part, 0) for part in finals)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{type(self.cells[0]).__name__}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, dropout={self.dropout}, "
+            f"batch_first={self.batch_first}, backend={self.backend!r}"
+        )
+
+
+def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None = None) -> tuple[Tensor, State]:
+    """Run ``cell`` over time-major ``x`` ``(T, B, I)`` from ``state``.
+
+    The input projection is done for all steps at once (one GEMM); ``unbind`` splits it
+    once, because indexing ``xp[t]`` inside the loop makes backward quadratic in T.
+    With ``lengths``, a sequence's state stops changing after its last step and its
+    outputs there are zero, so padding never reaches states, outputs or gradients.
+    """
+    xp = cell.project_input(x)
+    outs = []
+    if lengths is None:
+        for xp_t in xp.unbind(0):
+            h, state = cell.step(xp_t, state)
+            outs.append(h)
+        return torch.stack(outs, 0), state
+    T = x.shape[0]
+    valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device).unsqueeze(-1)  # (T, B, 1)
+    for xp_t, m in zip(xp.unbind(0), valid.unbind(0)):
+        h, new = cell.step(xp_t, state)
+        state = tuple(torch.where(m, n, o) for n, o in zip(new, state))
+        outs.append(h.masked_fill(~m, 0.0))
+    return torch.stack(outs, 0), state
+
+
+# ---------------------------------------------------------------------- drop-ins
+class _TorchCompatible(Recurrent):
+    """Shared code of the drop-in replacements for torch.nn.RNN / LSTM / GRU."""
+
+    _torch_class: type[nn.RNNBase]
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, bias: bool,
+                 batch_first: bool, dropout: float, bidirectional: bool, device, dtype, backend: str, **cell_kwargs):
+        super().__init__(cell, input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                         dropout=dropout, batch_first=batch_first, backend=backend, bias=bias, **cell_kwargs)
+        self.bias = bool(bias)
+        if device is not None or dtype is not None:
+            self.to(device=device, dtype=dtype)
+
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None,
+                lengths: Tensor | list[int] | None = None):
+        """As torch.nn: ``(output, h_n)`` or ``(output, (h_n, c_n))``; a PackedSequence
+        in gives a PackedSequence out."""
+        if isinstance(input, PackedSequence):
+            padded, lens = pad_packed_sequence(input, batch_first=self.batch_first)
+            out, state = super().forward(padded, hx, lengths=lens)
+            return pack_padded_sequence(out, lens, batch_first=self.batch_first, enforce_sorted=False), state
+        return super().forward(input, hx, lengths=lengths)
+
+    def _torch_kwargs(self) -> dict:
+        return dict(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                    bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
+                    bidirectional=self.bidirectional)
+
+    def to_torch(self) -> nn.RNNBase:
+        """A torch.nn module with the same configuration and (copied) weights."""
+        p = next(self.parameters())
+        module = self._torch_class(**self._torch_kwargs(), device=p.device, dtype=p.dtype)
+        with torch.no_grad():
+            for name, param in _torch_param_map(self):
+                getattr(module, name).copy_(param)
+        return module
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, backend: str = "auto"):
+        """Build the rnnlab equivalent of a torch.nn.RNN/LSTM/GRU, with its weights copied."""
+        if not isinstance(module, cls._torch_class):
+            raise ValueError(f"module: expected torch.nn.{cls._torch_class.__name__}, got {type(module).__name__}")
+        if getattr(module, "proj_size", 0):
+            raise ValueError("module: LSTMs with proj_size > 0 are not supported")
+        kwargs = dict(input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
+                      bias=module.bias, batch_first=module.batch_first, dropout=module.dropout,
+                      bidirectional=module.bidirectional, backend=backend)
+        if cls is RNN:
+            kwargs["nonlinearity"] = module.nonlinearity
+        p = next(module.parameters())
+        layer = cls(**kwargs, device=p.device, dtype=p.dtype)
+        with torch.no_grad():
+            for name, param in _torch_param_map(layer):
+                param.copy_(getattr(module, name))
+        return layer
+
+
+def _torch_param_map(layer: Recurrent):
+    """Pairs (torch.nn parameter name, rnnlab parameter) for a standard-cell layer."""
+    D = layer.num_directions
+    for k, cell in enumerate(layer.cells):
+        suffix = f"_l{k // D}" + ("_reverse" if k % D else "")
+        for attr in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            p = getattr(cell, attr)
+            if p is not None:
+                yield attr + suffix, p
+
+
+class RNN(_TorchCompatible):
+    """Drop-in for ``torch.nn.RNN`` (Elman network); same arguments, shapes and weights."""
+
+    _torch_class = nn.RNN
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, backend: str = "auto"):
+        super().__init__("rnn", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device, dtype, backend, nonlinearity=nonlinearity)
+        self.nonlinearity = nonlinearity
+
+    def _torch_kwargs(self) -> dict:
+        return {**super()._torch_kwargs(), "nonlinearity": self.nonlinearity}
+
+
+class LSTM(_TorchCompatible):
+    """Drop-in for ``torch.nn.LSTM``; same arguments, shapes and weights.
+
+    Extra keyword arguments go to :class:`~rnnlab.cells.LSTMCell` (``forget_bias``,
+    ``chrono_max_timescale``, ``peepholes``).
+    """
+
+    _torch_class = nn.LSTM
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
+                 device=None, dtype=None, backend: str = "auto", **cell_kwargs):
+        if proj_size:
+            raise ValueError("proj_size: LSTMs with projections (proj_size > 0) are not supported")
+        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device, dtype, backend, **cell_kwargs)
+
+
+class GRU(_TorchCompatible):
+    """Drop-in for ``torch.nn.GRU``; same arguments, shapes and weights."""
+
+    _torch_class = nn.GRU
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, backend: str = "auto"):
+        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device, dtype, backend)

@@ -1,0 +1,90 @@
+"""Cells: gradcheck, options, custom cells."""
+
+import pytest
+import torch
+from torch import nn
+
+import rnnlab
+from rnnlab.cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        lambda: ElmanCell(3, 4),
+        lambda: ElmanCell(3, 4, nonlinearity="relu"),
+        lambda: LSTMCell(3, 4),
+        lambda: LSTMCell(3, 4, peepholes=True),
+        lambda: GRUCell(3, 4),
+    ],
+)
+def test_gradcheck(cell):
+    torch.manual_seed(0)
+    c = cell().double()
+    if getattr(c, "peepholes", False):
+        with torch.no_grad():
+            for p in (c.peephole_i, c.peephole_f, c.peephole_o):
+                p.normal_()
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    state = tuple(torch.randn(2, s, dtype=torch.float64, requires_grad=True) for s in c.state_size)
+
+    def f(x, *state):
+        h, new = c(x, state)
+        return (h, *new)
+
+    assert torch.autograd.gradcheck(f, (x, *state))
+
+
+@pytest.mark.parametrize("ours,theirs", [(ElmanCell, nn.RNNCell), (LSTMCell, nn.LSTMCell), (GRUCell, nn.GRUCell)])
+def test_cell_matches_torch_cell(ours, theirs):
+    torch.manual_seed(0)
+    t = theirs(3, 4)
+    c = ours(3, 4)
+    c.load_state_dict(t.state_dict())
+    x = torch.randn(5, 3)
+    state = c.init_state(5)
+    h, new = c(x, state)
+    ref = t(x)
+    torch.testing.assert_close(h, ref[0] if isinstance(ref, tuple) else ref)
+
+
+def test_forget_bias_and_chrono_init():
+    H = 8
+    c = LSTMCell(3, H)
+    assert torch.all(c.bias_ih[H:2 * H] == 1.0) and torch.all(c.bias_hh[H:2 * H] == 0.0)
+    c = LSTMCell(3, H, chrono_max_timescale=100)
+    bf = c.bias_ih[H:2 * H]
+    assert torch.all(bf >= 0) and torch.all(bf <= torch.log(torch.tensor(99.0)))
+    torch.testing.assert_close(c.bias_ih[:H], -bf)
+
+
+def test_peepholes_change_the_function_and_default_off():
+    assert not LSTMCell(3, 4).peepholes
+    torch.manual_seed(0)
+    c = LSTMCell(3, 4, peepholes=True)
+    x, state = torch.randn(2, 3), (torch.randn(2, 4), torch.randn(2, 4))
+    h0, _ = c(x, state)
+    with torch.no_grad():
+        c.peephole_f.fill_(2.0)
+    h1, _ = c(x, state)
+    assert not torch.allclose(h0, h1)
+
+
+class LeakyCell(RecurrentCell):
+    def __init__(self, input_size, hidden_size, leak=0.5):
+        super().__init__(input_size, hidden_size, state_size=(hidden_size,))
+        self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+        self.leak = leak
+
+    def forward(self, x, state):
+        (h,) = state
+        h = self.leak * h + (1 - self.leak) * torch.tanh(self.lin(torch.cat([x, h], -1)))
+        return h, (h,)
+
+
+def test_custom_cell_runs_in_recurrent_bidirectional_with_lengths():
+    layer = rnnlab.Recurrent(LeakyCell, 3, 5, num_layers=2, bidirectional=True)
+    out, h = layer(torch.randn(2, 6, 3), lengths=[6, 2])
+    assert layer.last_backend == "reference"
+    assert out.shape == (2, 6, 10) and h.shape == (4, 2, 5)
+    assert torch.all(out[1, 2:] == 0)

@@ -1,0 +1,99 @@
+"""Each topology learns a small task inside the test suite."""
+
+import pytest
+import torch
+from torch import nn
+
+import rnnlab
+from rnnlab.recurrent import sequence_mask
+
+
+def fit(model, batch_fn, steps, lr=0.01):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = batch_fn()
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
+def test_seq_to_vec_learns_sign_of_sum(pooling):
+    torch.manual_seed(0)
+    model = rnnlab.SeqToVec(1, 2, hidden_size=16, pooling=pooling, bidirectional=pooling == "last")
+
+    def batch():
+        x = torch.randn(32, 8, 1)
+        lengths = torch.randint(2, 9, (32,))
+        mask = sequence_mask(lengths, 8).unsqueeze(-1)
+        y = ((x * mask).sum((1, 2)) > 0).long()
+        return nn.functional.cross_entropy(model(x, lengths), y)
+
+    assert fit(model, batch, 300) < 0.3
+
+
+def test_seq_to_seq_learns_running_sum_with_state_carry():
+    torch.manual_seed(0)
+    model = rnnlab.SeqToSeq(1, 1, hidden_size=16, cell="gru")
+
+    def batch():
+        x = torch.randn(32, 10, 1) * 0.3
+        return nn.functional.mse_loss(model(x)[0], x.cumsum(1))
+
+    assert fit(model, batch, 300) < 0.01
+
+
+def test_vec_to_seq_learns_to_count_from_a_code():
+    torch.manual_seed(0)
+    # vector = one-hot k in 0..3; target tokens: k+3, k+4, k+5, EOS(2); BOS = 1
+    model = rnnlab.VecToSeq(4, 10, hidden_size=32, num_embeddings=10, embed_size=16)
+
+    def data(n):
+        k = torch.randint(0, 4, (n,))
+        v = nn.functional.one_hot(k, 4).float()
+        tgt = torch.stack([k + 3, k + 4, k + 5, torch.full_like(k, 2)], 1)
+        inp = torch.cat([torch.ones(n, 1, dtype=torch.long), tgt[:, :-1]], 1)
+        return v, inp, tgt
+
+    def batch():
+        v, inp, tgt = data(32)
+        return nn.functional.cross_entropy(model(v, inp).reshape(-1, 10), tgt.reshape(-1))
+
+    assert fit(model, batch, 200) < 0.05
+    v, _, tgt = data(16)
+    model.eval()
+    out = model.generate(v, max_len=6, bos_id=1, eos_id=2)
+    assert torch.equal(out.tokens[:, :4], tgt)
+
+
+@pytest.mark.parametrize("attention", ["additive", "general", None])
+def test_encoder_decoder_learns_to_reverse(attention):
+    torch.manual_seed(0)
+    V, PAD, BOS, EOS = 10, 0, 1, 2
+    model = rnnlab.EncoderDecoder(V, V, embed_size=16, hidden_size=32, attention=attention, dropout=0.0)
+
+    def data(n):
+        lengths = torch.randint(2, 6, (n,))
+        src = torch.randint(3, V, (n, 5)).masked_fill(~sequence_mask(lengths, 5), PAD)
+        tgt = torch.full((n, 6), PAD)
+        for i, L in enumerate(lengths.tolist()):
+            tgt[i, :L] = src[i, :L].flip(0)
+            tgt[i, L] = EOS
+        tgt_in = torch.cat([torch.full((n, 1), BOS), tgt[:, :-1]], 1)
+        return src, lengths, tgt_in, tgt
+
+    def batch():
+        src, lengths, tgt_in, tgt = data(64)
+        logits, _ = model(src, lengths, tgt_in)
+        return nn.functional.cross_entropy(logits.reshape(-1, V), tgt.reshape(-1), ignore_index=PAD)
+
+    assert fit(model, batch, 400, lr=0.01) < 0.15
+    model.eval()
+    src, lengths, _, tgt = data(64)
+    out = model.generate(src, lengths, max_len=7, beam_size=3)
+    exact = sum(torch.equal(out.tokens[i, : lengths[i] + 1], tgt[i, : lengths[i] + 1]) for i in range(64)) / 64
+    assert exact > 0.9
+    if attention:
+        assert out.extras.shape[:2] == out.tokens.shape
