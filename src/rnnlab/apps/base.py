@@ -1,0 +1,106 @@
+"""What every app shares: the train / evaluate verbs, run directories, config handling.
+
+An app subclasses :class:`App`, gives its ``Config`` dataclass (with a ``data`` field and
+a ``train: TrainConfig`` section), a ``quick_config`` (≤ 2 minutes on 2 CPU cores, still
+beats the app's baseline), ``fit`` (train into a run directory, return held-out metrics)
+and ``evaluate``; it adds its own verbs (``predict``, ``sample``, ...) in ``add_commands``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import InputError
+from ..report import write_report
+from ..training import apply_overrides, from_dict, new_run_dir, read_run_config, to_dict, write_metrics
+from ..training.rundir import write_run_config
+
+__all__ = ["App", "RunContext"]
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What ``App.fit`` gets: the run directory and whether it resumes a killed run."""
+
+    run_dir: Path
+    resume: bool
+    verbose: bool = True
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            print(msg, file=sys.stderr, flush=True)
+
+
+class App:
+    name: str = ""
+    help: str = ""
+    Config: type = object
+    #: one line shown by ``rnnlab demo`` and the README's table
+    summary: str = ""
+
+    # ---- to implement -------------------------------------------------------
+    def quick_config(self) -> Any:
+        return self.Config()
+
+    def fit(self, cfg: Any, ctx: RunContext) -> dict[str, float]:
+        raise NotImplementedError
+
+    def evaluate(self, run_dir: Path) -> dict[str, float]:
+        raise NotImplementedError
+
+    def add_commands(self, cli: Any, guarded: Callable) -> None:
+        """Add the app's own verbs to its typer group."""
+
+    # ---- shared ---------------------------------------------------------------
+    def load_config(self, run_dir: str | Path) -> Any:
+        raw = read_run_config(run_dir, self.name)
+        return from_dict(self.Config, raw["config"], f"{Path(run_dir) / 'config.json'}: 'config'")
+
+    def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
+                    seed: int | None = None, overrides: list[str] | None = None) -> Any:
+        cfg = self.quick_config() if quick else self.Config()
+        if data is not None:
+            cfg = dataclasses.replace(cfg, data=data)
+        if epochs is not None:
+            if epochs < 1:
+                raise InputError(f"--epochs: must be >= 1, got {epochs}")
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+        if seed is not None:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        return apply_overrides(cfg, overrides)
+
+    def train(self, data: str | None = None, quick: bool = False, out: str | Path | None = None,
+              epochs: int | None = None, seed: int | None = None, resume: str | Path | None = None,
+              overrides: list[str] | None = None, verbose: bool = True) -> Path:
+        """Train into a new run directory (or continue ``resume``); return its path."""
+        if resume is not None:
+            run_dir = Path(resume)
+            cfg = self.load_config(run_dir)
+        else:
+            cfg = self.make_config(data, quick, epochs, seed, overrides)
+            run_dir = new_run_dir(out, self.name)
+            write_run_config(run_dir, self.name, to_dict(cfg))
+        t0 = time.perf_counter()
+        metrics = self.fit(cfg, RunContext(run_dir, resume is not None, verbose))
+        metrics = {**metrics, "train_seconds": round(time.perf_counter() - t0, 2)}
+        write_metrics(run_dir, metrics)
+        self.write_report(run_dir, metrics)
+        return run_dir
+
+    def run_evaluate(self, run_dir: str | Path) -> dict[str, float]:
+        run_dir = Path(run_dir)
+        self.load_config(run_dir)  # checks the directory belongs to this app before any work
+        metrics = self.evaluate(run_dir)
+        write_metrics(run_dir, metrics)
+        self.write_report(run_dir, metrics)
+        return metrics
+
+    def write_report(self, run_dir: Path, metrics: dict[str, float]) -> None:
+        images = sorted(run_dir.glob("*.png"))
+        cfg = (run_dir / "config.json").read_text() if (run_dir / "config.json").exists() else ""
+        write_report(run_dir / "report.html", f"rnnlab {self.name}: {run_dir.name}", metrics, images,
+                     [("config.json", cfg)])

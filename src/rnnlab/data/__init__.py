@@ -1,0 +1,1 @@
+"""Parsing, validation and encoding of each kind of data, one module per kind."""

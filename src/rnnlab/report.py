@@ -1,0 +1,40 @@
+"""Small self-contained HTML reports (a run's ``report.html`` and the demo's index)."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+from .training.io import atomic_write
+
+__all__ = ["write_report", "metrics_table"]
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+pre{background:#f7f7f7;padding:1em;overflow-x:auto}"""
+
+
+def metrics_table(metrics: dict[str, float]) -> str:
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>" if isinstance(v, float)
+                   else f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in metrics.items())
+    return f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"
+
+
+def write_report(path: str | Path, title: str, metrics: dict[str, float] | None = None,
+                 images: list[str | Path] | None = None, sections: list[tuple[str, str]] | None = None) -> None:
+    """Write an HTML page: a title, a metrics table, images (linked relative to the page)
+    and extra ``(heading, preformatted text)`` sections."""
+    path = Path(path)
+    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style>",
+             f"<h1>{html.escape(title)}</h1>"]
+    if metrics:
+        parts.append(metrics_table(metrics))
+    for img in images or []:
+        rel = os.path.relpath(img, path.parent)
+        parts.append(f"<figure><img src='{html.escape(rel)}' alt='{html.escape(Path(img).stem)}'>"
+                     f"<figcaption>{html.escape(Path(img).name)}</figcaption></figure>")
+    for heading, text in sections or []:
+        parts.append(f"<h2>{html.escape(heading)}</h2><pre>{html.escape(text)}</pre>")
+    atomic_write(path, "\n".join(parts) + "\n")

@@ -1,0 +1,62 @@
+"""Mini-batches whose order depends only on (seed, epoch), so a resumed run replays
+exactly the batches an uninterrupted run would have seen."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["TensorBatches", "stream_batches"]
+
+
+class TensorBatches:
+    """Batches of aligned tensors (same first axis), reshuffled every epoch.
+
+    ``TensorBatches(x, y, batch_size=32, seed=0)(epoch)`` -> list of ``(x_b, y_b)`` tuples.
+    """
+
+    def __init__(self, *tensors: Tensor, batch_size: int = 32, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False):
+        if not tensors:
+            raise ValueError("TensorBatches: needs at least one tensor")
+        n = tensors[0].shape[0]
+        for i, t in enumerate(tensors):
+            if t.shape[0] != n:
+                raise ValueError(f"TensorBatches: tensor {i} has {t.shape[0]} items, tensor 0 has {n}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.tensors, self.n = tensors, n
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
+
+    def __call__(self, epoch: int) -> list[tuple[Tensor, ...]]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.arange(self.n)
+        out = []
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            out.append(tuple(t[idx] for t in self.tensors))
+        return out
+
+
+def stream_batches(ids: Tensor, batch_size: int, steps: int) -> tuple[Tensor, Tensor]:
+    """Cut one long token stream into ``batch_size`` parallel streams for stateful training.
+
+    Returns ``(inputs, targets)`` of shape ``(batch_size, L)`` where row b is the b-th
+    contiguous slice of the stream and targets are inputs shifted by one. Splitting them
+    along time into chunks of ``steps`` gives consecutive batches that continue each
+    other (char-rnn's layout).
+    """
+    n = (ids.numel() - 1) // batch_size
+    if n < 2:
+        raise ValueError(f"stream: {ids.numel()} tokens are too few for {batch_size} parallel streams")
+    x = ids[: n * batch_size].view(batch_size, n)
+    y = ids[1: n * batch_size + 1].view(batch_size, n)
+    return x, y

@@ -1,0 +1,126 @@
+"""Atomic file writes and safe (never unpickling) loading of tensors and JSON.
+
+Every write goes to a temporary file in the same folder and is renamed over the target,
+so a killed process leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file, save_model
+
+from ..errors import InputError
+
+__all__ = ["atomic_write", "write_json", "read_json", "save_tensors", "load_tensors", "save_weights", "load_weights"]
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None] | bytes | str) -> None:
+    """Write ``path`` atomically; ``write`` is the content or a function given a temp path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if callable(write):
+            os.close(fd)
+            write(tmp)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(write.encode() if isinstance(write, str) else write)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)  # JSON has no NaN/inf; keep them readable
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return obj.item() if obj.numel() == 1 else obj.tolist()
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    return obj
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    atomic_write(path, json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e}); the {what} is damaged — rerun the training") from None
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def load_tensors(path: str | Path, what: str = "tensor file") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a safetensors file: ``(tensors, metadata)``. Never executes code."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            return {k: f.get_tensor(k) for k in f.keys()}, meta
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise InputError(f"{path}: not a valid safetensors file ({e}); it is damaged or not an rnnlab {what}") from None
+
+
+def save_weights(path: str | Path, model: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
+    """Save a model's weights (safetensors; tied weights are stored once)."""
+    atomic_write(path, lambda tmp: save_model(model, tmp, metadata=metadata))
+
+
+def load_weights(path: str | Path, model: torch.nn.Module) -> dict[str, str]:
+    """Load weights into ``model``, checking every name and shape first; return the metadata."""
+    tensors, meta = load_tensors(path, "weights file")
+    expected = model.state_dict()
+    # Tied parameters (one tensor, several names) are saved under one of their names.
+    groups: dict[object, list[str]] = {}
+    for name, t in expected.items():
+        groups.setdefault(t.data_ptr() if t.numel() else name, []).append(name)
+    source: dict[str, str] = {}
+    missing = []
+    for names in groups.values():
+        present = [n for n in names if n in tensors]
+        if not present:
+            missing += names
+        for n in names:
+            source[n] = present[0] if present else n
+    unexpected = [k for k in tensors if k not in expected]
+    if missing or unexpected:
+        raise InputError(
+            f"{path}: these weights belong to another model (missing: {missing[:5]}, unexpected: {unexpected[:5]}); "
+            "use the run directory that holds the matching config.json"
+        )
+    for k, t in tensors.items():
+        if tuple(t.shape) != tuple(expected[k].shape):
+            raise InputError(
+                f"{path}: weight '{k}' has shape {tuple(t.shape)} but the model built from config.json expects "
+                f"{tuple(expected[k].shape)}; the weights and the config do not belong together"
+            )
+    with torch.no_grad():
+        for name, t in expected.items():
+            t.copy_(tensors[source[name]])
+    return meta

@@ -1,0 +1,410 @@
+"""The training loop: optimiser, schedule, clipping, full or truncated BPTT, early
+stopping, checkpoints and exact resume, metrics, progress, and data parallelism.
+
+The Trainer knows nothing about any app. It needs:
+
+- ``loss_fn(model, batch) -> loss`` (a scalar tensor, mean over the batch), or, when
+  a recurrent state is carried (``tbptt_steps`` or ``stateful``),
+  ``loss_fn(model, batch, state) -> (loss, new_state)``;
+- training batches: a function ``epoch -> iterable of batches`` (the order must depend
+  only on the epoch, so a resumed run sees the same data), or any re-iterable;
+- optionally ``evaluate_fn(model) -> {"val_loss": ..., ...}`` run after each epoch.
+
+Truncated BPTT (Williams & Peng 1990): with ``tbptt_steps = k`` every batch (tensors
+whose time axis is ``time_dim``) is cut into consecutive chunks of k steps; one optimiser
+step per chunk; the state is carried from chunk to chunk and detached, so gradients
+flow back at most k steps. With ``stateful = True`` the state is also carried from one
+batch to the next (batch i+1 continues the streams of batch i, as in Keras'
+``stateful=True``) and reset at each epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InputError, TrainingDiverged
+from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from .io import save_weights, write_json
+from .metrics import plot_history, write_csv
+
+__all__ = ["TrainConfig", "Trainer", "detach_state", "split_time", "shard_batch"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("none", "cosine", "step", "plateau")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop (every field round-trips through config.json).
+
+    epochs: passes over the training data. max_steps: stop after this many optimiser
+    steps in all (None: no limit). lr, optimizer (adam | adamw | sgd | rmsprop),
+    weight_decay, momentum (sgd, rmsprop). schedule: none | cosine (to 0 over the epochs)
+    | step (× lr_gamma every lr_step_epochs) | plateau (× lr_gamma when the monitored
+    metric stalls for lr_step_epochs). clip_norm: clip the global gradient norm (None: no
+    clipping; the norm is logged either way). tbptt_steps: truncated BPTT chunk length
+    (None: full BPTT). stateful: carry state across consecutive batches. patience: stop
+    after this many epochs without improvement of ``monitor`` (None: never).
+    monitor / monitor_mode: the validation metric that picks the best checkpoint.
+    checkpoint_every: also checkpoint every N optimiser steps (0: at epoch ends).
+    seed: seeds torch, numpy and random. log_every: plain progress line every N steps.
+    """
+
+    epochs: int = 10
+    max_steps: int | None = None
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "none"
+    lr_step_epochs: int = 10
+    lr_gamma: float = 0.5
+    clip_norm: float | None = 1.0
+    tbptt_steps: int | None = None
+    stateful: bool = False
+    patience: int | None = None
+    monitor: str = "val_loss"
+    monitor_mode: str = "min"
+    checkpoint_every: int = 0
+    seed: int = 0
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: expected one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.monitor_mode not in ("min", "max"):
+            raise ValueError(f"monitor_mode: expected 'min' or 'max', got {self.monitor_mode!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs: must be >= 1, got {self.epochs}")
+        if self.lr <= 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if self.tbptt_steps is not None and self.tbptt_steps < 1:
+            raise ValueError(f"tbptt_steps: must be >= 1, got {self.tbptt_steps}")
+        if self.clip_norm is not None and self.clip_norm <= 0:
+            raise ValueError(f"clip_norm: must be > 0 or null, got {self.clip_norm}")
+
+
+def detach_state(state: Any) -> Any:
+    """Detach a (nested tuple of) tensor state from the graph; None stays None."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, dict):
+        return {k: detach_state(v) for k, v in state.items()}
+    return type(state)(detach_state(s) for s in state)
+
+
+def split_time(batch: Any, steps: int, time_dim: int = 1) -> list[Any]:
+    """Cut every tensor of ``batch`` along ``time_dim`` into consecutive chunks of
+    ``steps`` (the last one may be shorter)."""
+    tensors = batch if isinstance(batch, (tuple, list)) else (batch,)
+    T = tensors[0].shape[time_dim]
+    for t in tensors:
+        if t.shape[time_dim] != T:
+            raise ValueError(f"batch: tensors disagree on the time axis ({t.shape[time_dim]} vs {T})")
+    chunks = []
+    for start in range(0, T, steps):
+        part = tuple(t.narrow(time_dim, start, min(steps, T - start)) for t in tensors)
+        chunks.append(part if isinstance(batch, (tuple, list)) else part[0])
+    return chunks
+
+
+def shard_batch(batch: Any, rank: int, world: int) -> Any:
+    """This rank's contiguous share of every tensor's first axis (data parallelism)."""
+    if world == 1:
+        return batch
+    if isinstance(batch, Tensor):
+        n = batch.shape[0]
+        if n % world:
+            raise ValueError(f"batch: {n} items cannot be split evenly over {world} processes; "
+                             "use a batch size divisible by the number of processes")
+        size = n // world
+        return batch[rank * size:(rank + 1) * size]
+    if isinstance(batch, dict):
+        return {k: shard_batch(v, rank, world) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(shard_batch(b, rank, world) for b in batch)
+    return batch
+
+
+def _distributed() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class _Progress:
+    """tqdm bar on a terminal; plain lines every ``log_every`` steps otherwise."""
+
+    def __init__(self, enabled: bool, log_every: int):
+        self.enabled = enabled
+        self.tty = enabled and sys.stderr.isatty()
+        self.log_every = max(1, log_every)
+        self.bar = None
+
+    def start_epoch(self, epoch: int, epochs: int, total: int | None, initial: int) -> None:
+        self.epoch, self.epochs, self.total = epoch, epochs, total
+        self.t0, self.done0 = time.perf_counter(), initial
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                            file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, done: int, global_step: int, loss: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.4f}", step=global_step)
+        elif global_step % self.log_every == 0:
+            rate = (done - self.done0) / max(time.perf_counter() - self.t0, 1e-9)
+            eta = f" ETA {(self.total - done) / rate:.0f}s" if self.total and rate > 0 else ""
+            of = f"/{self.total}" if self.total else ""
+            print(f"epoch {self.epoch + 1}/{self.epochs} batch {done}{of} step {global_step} "
+                  f"loss {loss:.4f} {rate:.1f} batch/s{eta}", file=sys.stderr, flush=True)
+
+    def end_epoch(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.enabled:
+            print(line, file=sys.stderr, flush=True)
+
+
+class Trainer:
+    """Train ``model`` with ``loss_fn`` under ``config``; see the module docstring.
+
+    Args:
+        run_dir: where checkpoints, ``model.safetensors``, ``metrics.csv`` and the curve
+            go (None: nothing is written, resume is impossible).
+        evaluate_fn: ``model -> dict`` of validation metrics, run after every epoch in
+            eval mode without gradients.
+        time_dim: time axis of batch tensors for ``tbptt_steps``.
+        verbose: print progress to stderr.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Callable, config: TrainConfig | None = None,
+                 run_dir: str | Path | None = None, evaluate_fn: Callable[[nn.Module], dict] | None = None,
+                 time_dim: int = 1, verbose: bool = True):
+        self.config = config or TrainConfig()
+        self.model = model
+        self.loss_fn = loss_fn
+        self.evaluate_fn = evaluate_fn
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.time_dim = time_dim
+        self.rank, self.world = _distributed()
+        self.verbose = verbose and self.rank == 0
+        self.carries_state = self.config.tbptt_steps is not None or self.config.stateful
+        self.train_model = model
+        if self.world > 1:
+            self.train_model = nn.parallel.DistributedDataParallel(model)
+        self.optimizer = self._make_optimizer()
+        self.scheduler = self._make_scheduler()
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ set-up
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c, params = self.config, [p for p in self.model.parameters() if p.requires_grad]
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+    def _make_scheduler(self):
+        c = self.config
+        if c.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=c.epochs)
+        if c.schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, c.lr_step_epochs, c.lr_gamma)
+        if c.schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, c.monitor_mode, c.lr_gamma,
+                                                              c.lr_step_epochs)
+        return None
+
+    @property
+    def writes(self) -> bool:
+        return self.run_dir is not None and self.rank == 0
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, train_batches: Callable[[int], Iterable] | Iterable, resume: bool = False) -> list[dict]:
+        """Train; returns the per-epoch history. With ``resume`` the run continues from
+        ``run_dir/checkpoint`` exactly where it stopped."""
+        c = self.config
+        st = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best": None, "bad_epochs": 0,
+              "stopped_early": False, "history": [], "epoch_loss_sum": 0.0, "epoch_batches": 0}
+        carry = None
+        if resume:
+            if self.run_dir is None:
+                raise InputError("resume: needs a run directory")
+            saved, carry = load_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler)
+            st.update({k: saved[k] for k in st if k in saved})
+        else:
+            _seed_everything(c.seed)
+        self.history = st["history"]
+        progress = _Progress(self.verbose, c.log_every)
+        done = (st["stopped_early"] or st["epoch"] >= c.epochs
+                or (c.max_steps is not None and st["global_step"] >= c.max_steps))
+        while not done:
+            epoch = st["epoch"]
+            batches = train_batches(epoch) if callable(train_batches) else train_batches
+            total = len(batches) if hasattr(batches, "__len__") else None
+            skip = st["batch_in_epoch"]
+            if skip == 0:
+                carry = None  # streams restart with each epoch
+            progress.start_epoch(epoch, c.epochs, total, skip)
+            t_epoch = time.perf_counter()
+            self.model.train()
+            grad_norm = float("nan")
+            for i, batch in enumerate(batches):
+                if i < skip:
+                    continue  # consumed before the checkpoint we resumed from
+                batch = shard_batch(batch, self.rank, self.world)
+                loss_value, grad_norm, carry = self._train_batch(batch, carry, st)
+                st["batch_in_epoch"] = i + 1
+                st["epoch_loss_sum"] += loss_value
+                st["epoch_batches"] += 1
+                progress.update(i + 1, st["global_step"], loss_value)
+                if c.max_steps is not None and st["global_step"] >= c.max_steps:
+                    done = True
+                    break
+                if c.checkpoint_every and st["global_step"] % c.checkpoint_every == 0:
+                    self._checkpoint(st, carry)
+            if done:  # stopped inside the epoch: keep it resumable from this batch
+                progress.end_epoch(f"stopped at step {st['global_step']} (max_steps)")
+                self._checkpoint(st, carry)
+                break
+            self._end_epoch(st, grad_norm, time.perf_counter() - t_epoch, progress)
+            carry = None
+            self._checkpoint(st, carry)
+            done = st["stopped_early"] or st["epoch"] >= c.epochs
+        self._finish(st)
+        return self.history
+
+    def _train_batch(self, batch: Any, carry: Any, st: dict) -> tuple[float, float, Any]:
+        c = self.config
+        chunks = split_time(batch, c.tbptt_steps, self.time_dim) if c.tbptt_steps else [batch]
+        total, norm = 0.0, float("nan")
+        if not c.stateful:
+            carry = None
+        for chunk in chunks:
+            if self.carries_state:
+                loss, carry = self.loss_fn(self.train_model, chunk, carry)
+            else:
+                loss = self.loss_fn(self.train_model, chunk)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise self._diverged("loss", value, st)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            max_norm = c.clip_norm if c.clip_norm is not None else float("inf")
+            norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            if not math.isfinite(norm):
+                raise self._diverged("gradient norm", norm, st)
+            self.optimizer.step()
+            st["global_step"] += 1
+            carry = detach_state(carry)
+            total += value
+        return total / len(chunks), norm, carry
+
+    def _diverged(self, what: str, value: float, st: dict) -> TrainingDiverged:
+        where = f"; the last good checkpoint in {self.run_dir / CHECKPOINT_DIR} is intact" if self.writes else ""
+        return TrainingDiverged(
+            f"the {what} became {value} at epoch {st['epoch'] + 1}, step {st['global_step'] + 1}: "
+            f"training stopped. Try gradient clipping (--set clip_norm=1.0) or a lower learning rate "
+            f"(--set lr={self.config.lr / 10:g}){where}"
+        )
+
+    def _end_epoch(self, st: dict, grad_norm: float, seconds: float, progress: _Progress) -> None:
+        c = self.config
+        row = {"epoch": st["epoch"] + 1, "step": st["global_step"],
+               "train_loss": st["epoch_loss_sum"] / max(st["epoch_batches"], 1),
+               "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3)}
+        if self.evaluate_fn is not None:
+            self.model.eval()
+            with torch.no_grad():
+                metrics = self.evaluate_fn(self.model)
+            self.model.train()
+            row.update({k: float(v) for k, v in metrics.items()})
+        monitored = row.get(c.monitor)
+        improved = False
+        if monitored is not None and math.isfinite(monitored):
+            best = st["best"]
+            improved = best is None or (monitored < best if c.monitor_mode == "min" else monitored > best)
+            if improved:
+                st["best"], st["bad_epochs"] = monitored, 0
+                if self.writes:
+                    save_weights(self.run_dir / "model.safetensors", self.model, {"epoch": str(st["epoch"] + 1)})
+            else:
+                st["bad_epochs"] += 1
+        if self.scheduler is not None:
+            if c.schedule == "plateau":
+                if monitored is not None:
+                    self.scheduler.step(monitored)
+            else:
+                self.scheduler.step()
+        self.history.append(row)
+        st["history"] = self.history
+        st["epoch"] += 1
+        st["batch_in_epoch"], st["epoch_loss_sum"], st["epoch_batches"] = 0, 0.0, 0
+        if c.patience is not None and st["bad_epochs"] >= c.patience:
+            st["stopped_early"] = True
+        shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds")
+                         and isinstance(v, float))
+        progress.end_epoch(f"epoch {row['epoch']}/{c.epochs} step {row['step']} {shown} ({seconds:.1f}s)"
+                           + (" *" if improved else "") + (" early stop" if st["stopped_early"] else ""))
+        if self.writes:
+            write_csv(self.run_dir / "metrics.csv", self.history)
+
+    def _checkpoint(self, st: dict, carry: Any) -> None:
+        if not self.writes:
+            return
+        parts = None if carry is None else tuple(_flatten(carry))
+        save_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, dict(st), parts)
+
+    def _finish(self, st: dict) -> None:
+        """Leave the best weights (if a metric was monitored) in the model and on disk."""
+        best_path = self.run_dir / "model.safetensors" if self.run_dir is not None else None
+        if self.writes:
+            if st["best"] is None or not best_path.exists():
+                save_weights(best_path, self.model, {"epoch": str(st["epoch"])})
+            if self.history:
+                plot_history(self.run_dir / "training_curve.png", self.history)
+        if st["best"] is not None and best_path is not None and best_path.exists():
+            from .io import load_weights
+
+            if self.world > 1:
+                torch.distributed.barrier()
+            load_weights(best_path, self.model)
+
+
+def _flatten(state: Any) -> list[Tensor]:
+    if isinstance(state, Tensor):
+        return [state]
+    return [t for s in state for t in _flatten(s)]
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))

@@ -1,0 +1,169 @@
+"""The training engine: exact resume, truncated BPTT, clipping, NaN, safe loading."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import rnnlab
+from rnnlab.errors import InputError, TrainingDiverged
+from rnnlab.training import TensorBatches, TrainConfig, Trainer, apply_overrides, from_dict, load_weights
+
+
+def regression_setup(seed=0):
+    torch.manual_seed(123)
+    x = torch.randn(64, 6, 2)
+    y = x.sum((1, 2)).unsqueeze(1)
+    torch.manual_seed(seed)
+    model = rnnlab.SeqToVec(2, 1, hidden_size=8, dropout=0.2)  # dropout: the RNG must resume too
+
+    def loss_fn(m, batch):
+        xb, yb = batch
+        return nn.functional.mse_loss(m(xb), yb)
+
+    return model, loss_fn, TensorBatches(x, y, batch_size=16, seed=0)
+
+
+def params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("optimizer,schedule", [("adam", "cosine"), ("sgd", "step"), ("rmsprop", "none"),
+                                                ("adamw", "none")])
+def test_resume_gives_identical_weights(tmp_path, optimizer, schedule):
+    cfg = dict(epochs=3, optimizer=optimizer, schedule=schedule, lr=0.01, lr_step_epochs=1, seed=7)
+    model, loss_fn, batches = regression_setup()
+    Trainer(model, loss_fn, TrainConfig(**cfg), run_dir=tmp_path / "a", verbose=False).fit(batches)
+    full = params(model)
+
+    # killed after 6 of the 12 steps (mid-epoch), then resumed in a fresh process-like setting
+    model, loss_fn, batches = regression_setup()
+    Trainer(model, loss_fn, TrainConfig(**cfg, max_steps=6), run_dir=tmp_path / "b", verbose=False).fit(batches)
+    model, loss_fn, batches = regression_setup(seed=99)  # different init: must be overwritten
+    torch.manual_seed(1234)  # a different global RNG: must be restored
+    Trainer(model, loss_fn, TrainConfig(**cfg), run_dir=tmp_path / "b", verbose=False).fit(batches, resume=True)
+    resumed = params(model)
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+    rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 4  # header + 3 epochs
+
+
+def test_tbptt_gradients_equal_hand_chunked_and_state_carries():
+    torch.manual_seed(0)
+    model = rnnlab.SeqToSeq(1, 1, hidden_size=5, cell="lstm")
+    ref = rnnlab.SeqToSeq(1, 1, hidden_size=5, cell="lstm")
+    ref.load_state_dict(model.state_dict())
+    x = torch.randn(3, 12, 1)
+    y = torch.randn(3, 12, 1)
+    seen_states = []
+
+    def loss_fn(m, batch, state):
+        xb, yb = batch
+        seen_states.append(state)
+        out, state = m(xb, state)
+        return nn.functional.mse_loss(out, yb), state
+
+    cfg = TrainConfig(epochs=1, optimizer="sgd", momentum=0.0, lr=0.1, clip_norm=None, tbptt_steps=4)
+    Trainer(model, loss_fn, cfg, verbose=False).fit([(x, y)])
+
+    # by hand: three chunks of 4 steps, state detached between them, one SGD step each
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    state = None
+    for k in range(3):
+        out, state = ref(x[:, 4 * k:4 * k + 4], state)
+        loss = nn.functional.mse_loss(out, y[:, 4 * k:4 * k + 4])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state = tuple(s.detach() for s in state)
+    for (k, a), b in zip(model.state_dict().items(), ref.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    # the carried state equals the state of running the stream (with the same weights) in one go
+    torch.manual_seed(0)
+    m = rnnlab.SeqToSeq(1, 1, hidden_size=5, cell="lstm")
+    _, whole = m(x)
+    st = None
+    for k in range(3):
+        _, st = m(x[:, 4 * k:4 * k + 4], st)
+    for a, b in zip(st, whole):
+        torch.testing.assert_close(a, b)
+    assert seen_states[0] is None and seen_states[1] is not None and not seen_states[1][0].requires_grad
+
+
+def test_clipping_bounds_the_update():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    before = params(model)
+
+    def loss_fn(m, batch):
+        return (m(batch[0]) * 1e6).sum()
+
+    cfg = TrainConfig(epochs=1, optimizer="sgd", momentum=0.0, lr=1.0, clip_norm=0.5)
+    hist = Trainer(model, loss_fn, cfg, verbose=False).fit([(torch.ones(4, 3),)])
+    delta = torch.cat([(model.state_dict()[k] - before[k]).flatten() for k in before])
+    assert delta.norm() <= 0.5 + 1e-5
+    assert hist[0]["grad_norm"] > 1e6  # the logged norm is the one before clipping
+
+
+def test_planted_nan_stops_cleanly_and_keeps_checkpoint(tmp_path):
+    model, loss_fn, batches = regression_setup()
+    calls = {"n": 0}
+
+    def poisoned(m, batch):
+        calls["n"] += 1
+        loss = loss_fn(m, batch)
+        return loss * float("nan") if calls["n"] == 7 else loss
+
+    cfg = TrainConfig(epochs=3, checkpoint_every=2)
+    with pytest.raises(TrainingDiverged, match=r"step 7.*clip_norm.*lr"):
+        Trainer(model, poisoned, cfg, run_dir=tmp_path, verbose=False).fit(batches)
+    state = json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())
+    assert state["global_step"] == 6
+    fresh, _, _ = regression_setup()
+    load_weights(tmp_path / "checkpoint" / "model.safetensors", fresh)
+    assert all(torch.isfinite(p).all() for p in fresh.parameters())
+
+
+def test_early_stopping_keeps_best(tmp_path):
+    model, loss_fn, batches = regression_setup()
+    scores = iter([3.0, 1.0, 2.0, 2.5, 4.0, 5.0])
+    cfg = TrainConfig(epochs=6, patience=2)
+    hist = Trainer(model, loss_fn, cfg, run_dir=tmp_path, evaluate_fn=lambda m: {"val_loss": next(scores)},
+                   verbose=False).fit(batches)
+    assert len(hist) == 4  # best at epoch 2, then two bad epochs
+    assert (tmp_path / "training_curve.png").stat().st_size > 1000
+
+
+def test_tampered_and_foreign_weights_give_clear_errors(tmp_path):
+    model, loss_fn, batches = regression_setup()
+    Trainer(model, loss_fn, TrainConfig(epochs=1), run_dir=tmp_path, verbose=False).fit(batches)
+    path = tmp_path / "model.safetensors"
+    other = rnnlab.SeqToVec(2, 1, hidden_size=9)
+    with pytest.raises(InputError, match="shape"):
+        load_weights(path, other)
+    with pytest.raises(InputError, match="another model"):
+        load_weights(path, nn.Linear(2, 2))
+    import pickle
+
+    path.write_bytes(pickle.dumps({"weight": torch.zeros(2)}))  # a pickle must never be executed
+    with pytest.raises(InputError, match="not a valid safetensors"):
+        load_weights(path, model)
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": garbage}")
+    with pytest.raises(InputError, match="not a valid safetensors"):
+        load_weights(path, model)
+
+
+def test_config_round_trip_and_errors():
+    cfg = TrainConfig(epochs=4, clip_norm=None)
+    assert from_dict(TrainConfig, json.loads(json.dumps(cfg.__dict__))) == cfg
+    with pytest.raises(InputError, match="unknown key.*epochz"):
+        from_dict(TrainConfig, {"epochz": 3}, "config.json")
+    with pytest.raises(InputError, match="'epochs'.*integer"):
+        from_dict(TrainConfig, {"epochs": "many"}, "config.json")
+    with pytest.raises(InputError, match="optimizer"):
+        from_dict(TrainConfig, {"optimizer": "lbfgs"})
+    assert apply_overrides(cfg, ["lr=0.5", "schedule=cosine"]).lr == 0.5
+    with pytest.raises(InputError, match="key=value"):
+        apply_overrides(cfg, ["lr"])
