@@ -50,6 +50,9 @@ def _print_metrics(run_dir: Path, metrics: dict) -> None:
 
 def app_group(app: App) -> typer.Typer:
     group = typer.Typer(help=app.help, no_args_is_help=True)
+    if not app.generic_commands:
+        app.add_commands(group, guarded)
+        return group
 
     @group.command("train")
     def train(

@@ -41,6 +41,8 @@ class App:
     Config: type = object
     #: one line shown by ``rnnlab demo`` and the README's table
     summary: str = ""
+    #: False for apps whose verbs are all their own (the lab): no generic train/evaluate
+    generic_commands: bool = True
 
     # ---- to implement -------------------------------------------------------
     def quick_config(self) -> Any:
@@ -63,14 +65,17 @@ class App:
     def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
                     seed: int | None = None, overrides: list[str] | None = None) -> Any:
         cfg = self.quick_config() if quick else self.Config()
-        if data is not None:
-            cfg = dataclasses.replace(cfg, data=data)
-        if epochs is not None:
-            if epochs < 1:
-                raise InputError(f"--epochs: must be >= 1, got {epochs}")
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
-        if seed is not None:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        try:
+            if data is not None:
+                cfg = dataclasses.replace(cfg, data=data)
+            if epochs is not None:
+                cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+            if seed is not None:
+                cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        except InputError:
+            raise
+        except (TypeError, ValueError) as e:  # a dataclass's own check (__post_init__)
+            raise InputError(f"--data/--epochs/--seed: {e}") from None
         return apply_overrides(cfg, overrides)
 
     def train(self, data: str | None = None, quick: bool = False, out: str | Path | None = None,

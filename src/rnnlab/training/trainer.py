@@ -194,15 +194,18 @@ class Trainer:
             eval mode without gradients.
         time_dim: time axis of batch tensors for ``tbptt_steps``.
         verbose: print progress to stderr.
+        stop_fn: ``epoch row -> bool``; True ends training after that epoch (e.g. a
+            target accuracy reached).
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable, config: TrainConfig | None = None,
                  run_dir: str | Path | None = None, evaluate_fn: Callable[[nn.Module], dict] | None = None,
-                 time_dim: int = 1, verbose: bool = True):
+                 time_dim: int = 1, verbose: bool = True, stop_fn: Callable[[dict], bool] | None = None):
         self.config = config or TrainConfig()
         self.model = model
         self.loss_fn = loss_fn
         self.evaluate_fn = evaluate_fn
+        self.stop_fn = stop_fn
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.time_dim = time_dim
         self.rank, self.world = _distributed()
@@ -363,6 +366,8 @@ class Trainer:
         st["epoch"] += 1
         st["batch_in_epoch"], st["epoch_loss_sum"], st["epoch_batches"] = 0, 0.0, 0
         if c.patience is not None and st["bad_epochs"] >= c.patience:
+            st["stopped_early"] = True
+        if self.stop_fn is not None and self.stop_fn(row):
             st["stopped_early"] = True
         shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds")
                          and isinstance(v, float))

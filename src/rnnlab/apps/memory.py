@@ -1,0 +1,395 @@
+"""``rnnlab lab``: the paper's claim about memory, measured.
+
+``rnnlab lab memory`` trains each model on each long-range task at growing lengths and
+reports the largest length it solves; ``rnnlab lab gradients`` plots how the gradient
+of a loss at the last step fades (or explodes) with the distance back in time, for each
+cell, and how clipping changes training.
+
+The swept length L is: adding problem — the sequence length; copy memory — the number
+of blanks between the symbols and the recall signal; delayed recall — the delay.
+Success criteria (held-out batch of ``val_size`` sequences):
+
+- adding: MSE < 0.01 (predicting the mean gives 0.167);
+- copy: accuracy on the 10 recalled symbols ≥ 0.9 (chance 0.125);
+- recall: accuracy ≥ 0.9 at naming the symbol seen L steps before the marker (chance 1/8).
+
+A model "solves up to L" if it succeeds at every swept length up to L (for at least
+half the seeds). Training: Adam, a fresh generated batch every step, evaluation every
+``steps_per_epoch`` steps, stop as soon as the criterion is met or after ``train.epochs``
+evaluations. After ``give_up_after`` failed lengths in a row, longer ones are skipped
+and counted as failed (they only get harder).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.synthetic import COPY_LENGTH, COPY_SYMBOLS, adding_problem, copy_memory, delayed_recall
+from ..errors import InputError
+from ..models import SeqToSeq, SeqToVec
+from ..recurrent import Recurrent
+from ..training import TrainConfig, Trainer, write_json
+from ..training.io import atomic_write
+from .base import App, RunContext
+
+__all__ = ["MemoryConfig", "MemoryLab", "APP", "TASKS", "MODELS", "gradient_norms"]
+
+TASKS = ("adding", "copy", "recall")
+MODELS = ("rnn", "lstm", "lstm_chrono", "gru")
+RECALL_SYMBOLS = 8
+THRESHOLD = {"adding": 0.01, "copy": 0.9, "recall": 0.9}
+
+
+@dataclass
+class MemoryConfig:
+    """data: comma-separated tasks (adding, copy, recall). lengths: the swept lengths.
+    models: any of rnn, lstm, lstm_chrono (chrono init with T_max = the length), gru.
+    seeds: runs per (task, model, length). give_up_after: failed lengths in a row after
+    which longer ones are skipped. steps_per_epoch: training steps between evaluations."""
+
+    data: str = "adding,copy,recall"
+    lengths: list[int] = field(default_factory=lambda: [5, 10, 20, 50, 100, 200])
+    models: list[str] = field(default_factory=lambda: list(MODELS))
+    seeds: int = 1
+    hidden_size: int = 64
+    batch_size: int = 64
+    steps_per_epoch: int = 50
+    val_size: int = 512
+    give_up_after: int = 2
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, lr=3e-3, clip_norm=1.0, log_every=10**9))
+
+    def __post_init__(self) -> None:
+        for t in self.tasks:
+            if t not in TASKS:
+                raise ValueError(f"data: unknown task {t!r}; expected comma-separated {', '.join(TASKS)}")
+        for m in self.models:
+            if m not in MODELS:
+                raise ValueError(f"models: unknown model {m!r}; expected any of {', '.join(MODELS)}")
+        if not self.lengths or min(self.lengths) < 2:
+            raise ValueError("lengths: give one or more lengths >= 2")
+
+    @property
+    def tasks(self) -> list[str]:
+        return [t.strip() for t in self.data.split(",") if t.strip()]
+
+
+def make_batch(task: str, n: int, L: int, g: torch.Generator):
+    if task == "adding":
+        return adding_problem(n, L, g)
+    if task == "copy":
+        return copy_memory(n, L, g)
+    return delayed_recall(n, L, RECALL_SYMBOLS, generator=g)
+
+
+def build_model(task: str, model: str, L: int, hidden: int) -> nn.Module:
+    cell = "lstm" if model.startswith("lstm") else model
+    kwargs = {}
+    if model == "lstm_chrono":
+        seq_len = L + 2 * COPY_LENGTH if task == "copy" else L + 1
+        kwargs["chrono_max_timescale"] = max(3.0, float(seq_len))
+    if task == "adding":
+        return SeqToVec(2, 1, hidden, cell, **kwargs)
+    if task == "recall":
+        return SeqToVec(RECALL_SYMBOLS + 5, RECALL_SYMBOLS, hidden, cell, **kwargs)
+    return SeqToSeq(16, COPY_SYMBOLS + 1, hidden, cell, num_embeddings=COPY_SYMBOLS + 2, **kwargs)
+
+
+def task_loss(task: str, model: nn.Module, x, y):
+    if task == "adding":
+        return nn.functional.mse_loss(model(x), y)
+    if task == "recall":
+        return nn.functional.cross_entropy(model(x), y)
+    logits, _ = model(x)
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-1)
+
+
+@torch.no_grad()
+def task_score(task: str, model: nn.Module, x, y) -> float:
+    """MSE (adding) or accuracy on the positions that are scored."""
+    if task == "adding":
+        return float(nn.functional.mse_loss(model(x), y))
+    if task == "recall":
+        return float((model(x).argmax(-1) == y).float().mean())
+    logits, _ = model(x)
+    return float((logits.argmax(-1)[:, -COPY_LENGTH:] == y[:, -COPY_LENGTH:]).float().mean())
+
+
+def solved(task: str, score: float) -> bool:
+    return score < THRESHOLD[task] if task == "adding" else score >= THRESHOLD[task]
+
+
+def run_one(task: str, model_name: str, L: int, seed: int, cfg: MemoryConfig) -> dict:
+    """Train one model on one task at one length; return its result row."""
+    torch.manual_seed(seed)
+    model = build_model(task, model_name, L, cfg.hidden_size)
+    val = make_batch(task, cfg.val_size, L, torch.Generator().manual_seed(10_000 + seed))
+
+    def batches(epoch: int):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        return [make_batch(task, cfg.batch_size, L, g) for _ in range(cfg.steps_per_epoch)]
+
+    def evaluate(m):
+        return {"val_score": task_score(task, m, *val)}
+
+    train_cfg = TrainConfig(**{**cfg.train.__dict__, "seed": seed, "patience": None})
+    t0 = time.perf_counter()
+    trainer = Trainer(model, lambda m, b: task_loss(task, m, *b), train_cfg, evaluate_fn=evaluate, verbose=False,
+                      stop_fn=lambda row: solved(task, row["val_score"]))
+    hist = trainer.fit(batches)
+    score = hist[-1]["val_score"]
+    return {"task": task, "model": model_name, "length": L, "seed": seed, "score": score,
+            "solved": solved(task, score), "steps": hist[-1]["step"], "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def summarize(rows: list[dict], cfg: MemoryConfig) -> dict[str, dict[str, int]]:
+    """Largest length solved without a failure at a shorter length: {task: {model: L}}."""
+    out: dict[str, dict[str, int]] = {}
+    for task in cfg.tasks:
+        out[task] = {}
+        for model in cfg.models:
+            best = 0
+            for L in sorted(cfg.lengths):
+                runs = [r for r in rows if r["task"] == task and r["model"] == model and r["length"] == L]
+                if runs and sum(r["solved"] for r in runs) * 2 >= len(runs):
+                    best = L
+                else:
+                    break
+            out[task][model] = best
+    return out
+
+
+def table_markdown(summary: dict, cfg: MemoryConfig) -> str:
+    lines = ["| task | criterion | " + " | ".join(cfg.models) + " |", "|---|---|" + "---|" * len(cfg.models)]
+    crit = {"adding": "MSE < 0.01", "copy": "recalled symbols acc ≥ 0.9", "recall": "acc ≥ 0.9"}
+    for task, by_model in summary.items():
+        cells = [str(by_model[m]) if by_model[m] else f"< {min(cfg.lengths)}" for m in cfg.models]
+        lines.append(f"| {task} | {crit[task]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(path: Path, rows: list[dict], cfg: MemoryConfig) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = cfg.tasks
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for model in cfg.models:
+            Ls, ys = [], []
+            for L in sorted(cfg.lengths):
+                runs = [r for r in rows if r["task"] == task and r["model"] == model and r["length"] == L]
+                if runs:
+                    Ls.append(L)
+                    ys.append(np.mean([r["score"] for r in runs]))
+            ax.plot(Ls, ys, marker="o", label=model)
+        ax.axhline(THRESHOLD[task], color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        if task == "adding":
+            ax.set_yscale("log")
+            ax.axhline(1 / 6, color="red", ls=":", lw=1, label="predict the mean")
+            ax.set_ylabel("held-out MSE (lower is better)")
+        else:
+            ax.set_ylabel("held-out accuracy")
+            ax.set_ylim(0, 1.02)
+        ax.set_xlabel("length L")
+        ax.set_title(task)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- gradients
+def gradient_norms(cell: str, T: int = 100, hidden: int = 64, batch: int = 32, seed: int = 0,
+                   model: nn.Module | None = None) -> np.ndarray:
+    """‖∂loss/∂h_t‖ (mean over the batch) for t = 0..T-1, loss at the last step of an
+    adding-problem batch, for a fresh (or given) SeqToVec model."""
+    torch.manual_seed(seed)
+    if model is None:
+        model = build_model("adding", cell, T, hidden)
+    rnn: Recurrent = model.rnn
+    x, y = adding_problem(batch, T, torch.Generator().manual_seed(seed))
+    cells = rnn.cells
+    inp = x.transpose(0, 1)
+    hs = []
+    for k, c in enumerate(cells):  # unidirectional stack, step by step to keep every h_t
+        state = c.init_state(batch)
+        outs = []
+        xp = c.project_input(inp)
+        for t in range(T):
+            h, state = c.step(xp[t], state)
+            outs.append(h)
+        if k == len(cells) - 1:
+            hs = outs
+        inp = torch.stack(outs)
+    loss = nn.functional.mse_loss(model.head(hs[-1]), y)
+    grads = torch.autograd.grad(loss, hs)
+    return np.array([float(g.norm(dim=1).mean()) for g in grads])
+
+
+def clipping_curves(T: int = 50, steps: int = 300, lr: float = 0.05, seed: int = 0) -> dict[str, list[float]]:
+    """Training loss of an Elman RNN on the adding problem with and without clipping (SGD)."""
+    curves = {}
+    for name, clip in (("no clipping", None), ("clip_norm=1", 1.0)):
+        torch.manual_seed(seed)
+        model = build_model("adding", "rnn", T, 64)
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        g = torch.Generator().manual_seed(seed)
+        losses = []
+        for _ in range(steps):
+            x, y = adding_problem(64, T, g)
+            loss = nn.functional.mse_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            losses.append(float(loss) if math.isfinite(float(loss)) else float("nan"))
+        curves[name] = losses
+    return curves
+
+
+def plot_gradients(path: Path, norms: dict[str, np.ndarray], curves: dict[str, list[float]] | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(11 if curves else 6, 4), squeeze=False)
+    ax = axes[0, 0]
+    for name, n in norms.items():
+        dist = np.arange(len(n))[::-1]
+        ax.plot(dist, np.maximum(n, 1e-30), label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("distance from the loss (steps back)")
+    ax.set_ylabel("‖∂loss/∂h_t‖")
+    ax.set_title("gradient flowing back through time (untrained)")
+    ax.legend()
+    if curves:
+        ax = axes[0, 1]
+        for name, c in curves.items():
+            ax.plot(c, label=name)
+        ax.set_yscale("log")
+        ax.set_xlabel("SGD step")
+        ax.set_ylabel("training MSE")
+        ax.set_title("Elman RNN, adding problem: clipping")
+        ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- the app
+class MemoryLab(App):
+    name = "lab"
+    help = "The memory lab: long-range tasks swept over length (memory) and gradient decay (gradients)."
+    summary = "memory span of Elman RNN vs LSTM vs GRU on the adding, copy and delayed-recall tasks"
+    Config = MemoryConfig
+    generic_commands = False
+
+    def quick_config(self) -> MemoryConfig:
+        return MemoryConfig(data="adding,recall", lengths=[5, 10, 20, 40], models=["rnn", "lstm", "gru"],
+                            hidden_size=32, train=TrainConfig(epochs=12, lr=5e-3, clip_norm=1.0, log_every=10**9))
+
+    def fit(self, cfg: MemoryConfig, ctx: RunContext) -> dict[str, float]:
+        rows_path = ctx.run_dir / "results.json"
+        rows: list[dict] = []
+        if ctx.resume and rows_path.exists():
+            from ..training import read_json
+
+            rows = read_json(rows_path)
+        done = {(r["task"], r["model"], r["length"], r["seed"]) for r in rows}
+        for task in cfg.tasks:
+            for model in cfg.models:
+                failures = 0
+                for L in sorted(cfg.lengths):
+                    ok = 0
+                    for seed in range(cfg.seeds):
+                        if (task, model, L, seed) in done:
+                            r = next(r for r in rows if (r["task"], r["model"], r["length"], r["seed"]) == (task, model, L, seed))
+                        elif failures >= cfg.give_up_after:
+                            r = {"task": task, "model": model, "length": L, "seed": seed, "solved": False,
+                                 "score": float("nan"), "steps": 0, "seconds": 0.0, "skipped": True}
+                            rows.append(r)
+                        else:
+                            r = run_one(task, model, L, seed, cfg)
+                            rows.append(r)
+                            write_json(rows_path, rows)  # results so far survive a kill; --resume skips them
+                            ctx.log(f"{task:7s} {model:12s} L={L:<5d} seed={seed} score={r['score']:.4f} "
+                                    f"{'solved' if r['solved'] else 'failed'} ({r['steps']} steps, {r['seconds']} s)")
+                        ok += bool(r["solved"])
+                    failures = 0 if ok * 2 >= cfg.seeds else failures + 1
+        write_json(rows_path, rows)
+        summary = summarize(rows, cfg)
+        table = table_markdown(summary, cfg)
+        atomic_write(ctx.run_dir / "memory.md", "Largest length solved (see rnnlab/apps/memory.py for the "
+                     "criteria)\n\n" + table)
+        plot_sweep(ctx.run_dir / "memory.png", rows, cfg)
+        return {f"{task}_max_length_{model}": L for task, by in summary.items() for model, L in by.items()}
+
+    def evaluate(self, run_dir: Path) -> dict[str, float]:
+        from ..training import read_json
+
+        cfg = self.load_config(run_dir)
+        rows = read_json(run_dir / "results.json", "lab results")
+        summary = summarize(rows, cfg)
+        return {f"{task}_max_length_{model}": L for task, by in summary.items() for model, L in by.items()}
+
+    def add_commands(self, cli, guarded) -> None:
+        import typer
+
+        @cli.command("memory")
+        def memory(
+            tasks: str = typer.Option(None, "--data", help="Comma-separated tasks: adding, copy, recall."),
+            quick: bool = typer.Option(False, "--quick", help="Small sweep (about a minute)."),
+            out: Path = typer.Option(None, "--out", help="Output directory (default runs/lab-<time>)."),
+            epochs: int = typer.Option(None, "--epochs", help="Evaluations (of steps_per_epoch steps) per run."),
+            seed: int = typer.Option(None, "--seed", help="Unused for the sweep's seeds (see --set seeds=N)."),
+            resume: Path = typer.Option(None, "--resume", help="Continue an interrupted sweep."),
+            set_: list[str] = typer.Option(None, "--set", help="e.g. --set lengths=[10,100,1000] "
+                                           "--set models=[\"lstm_chrono\"] --set seeds=3"),
+        ):
+            """Sweep models × tasks × lengths; print the table of the largest length solved."""
+            run_dir = guarded(lambda: self.train(tasks, quick, out, epochs, seed, resume, set_))
+            typer.echo((run_dir / "memory.md").read_text())
+            typer.echo(f"plot: {run_dir / 'memory.png'}")
+
+        @cli.command("gradients")
+        def gradients(
+            out: Path = typer.Option(Path("runs/lab-gradients"), "--out", help="Output directory."),
+            length: int = typer.Option(100, "--length", help="Sequence length T."),
+            cells: str = typer.Option("rnn,lstm,lstm_chrono,gru", "--cells", help="Comma-separated cells."),
+            clipping: bool = typer.Option(True, "--clipping/--no-clipping", help="Also train with/without clipping."),
+        ):
+            """Plot ‖∂loss/∂h_t‖ against the distance back in time for each cell."""
+
+            def run():
+                names = [c.strip() for c in cells.split(",") if c.strip()]
+                for c in names:
+                    if c not in MODELS:
+                        raise InputError(f"--cells: unknown cell {c!r}; expected any of {', '.join(MODELS)}")
+                if length < 2:
+                    raise InputError(f"--length: must be >= 2, got {length}")
+                norms = {c: gradient_norms(c, length) for c in names}
+                curves = clipping_curves() if clipping else None
+                out.mkdir(parents=True, exist_ok=True)
+                plot_gradients(out / "gradients.png", norms, curves)
+                ratios = {c: float(n[0] / n[-1]) for c, n in norms.items()}
+                write_json(out / "gradients.json", {"length": length, "norms": {c: n.tolist() for c, n in norms.items()},
+                                                    "first_over_last": ratios})
+                lines = [f"{c:12s} ‖∂L/∂h_0‖ / ‖∂L/∂h_T-1‖ = {r:.3g}" for c, r in ratios.items()]
+                return "\n".join(lines) + f"\nplot: {out / 'gradients.png'}\n"
+
+            typer.echo(guarded(run), nl=False)
+
+
+APP = MemoryLab()
