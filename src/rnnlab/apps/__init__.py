@@ -12,6 +12,9 @@ __all__ = ["App", "APP_MODULES", "load_apps"]
 #: module name -> the pip extra its dependencies come from
 APP_MODULES: dict[str, str | None] = {
     "forecast": "forecast",
+    "classify": "classify",
+    "textgen": None,
+    "translate": "translate",
     "memory": None,
 }
 

@@ -9,6 +9,7 @@ and ``evaluate``; it adds its own verbs (``predict``, ``sample``, ...) in ``add_
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -87,10 +88,18 @@ class App:
             cfg = self.load_config(run_dir)
         else:
             cfg = self.make_config(data, quick, epochs, seed, overrides)
+            created = out is None or not Path(out).exists()
             run_dir = new_run_dir(out, self.name)
             write_run_config(run_dir, self.name, to_dict(cfg))
         t0 = time.perf_counter()
-        metrics = self.fit(cfg, RunContext(run_dir, resume is not None, verbose))
+        try:
+            metrics = self.fit(cfg, RunContext(run_dir, resume is not None, verbose))
+        except BaseException:
+            # Bad data found before any training step: leave no half-made run behind.
+            # Once a checkpoint exists it is kept, so a diverged or killed run can resume.
+            if resume is None and created and not (run_dir / "checkpoint").exists():
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - t0, 2)}
         write_metrics(run_dir, metrics)
         self.write_report(run_dir, metrics)

@@ -49,12 +49,13 @@ THRESHOLD = {"adding": 0.01, "copy": 0.9, "recall": 0.9}
 
 @dataclass
 class MemoryConfig:
-    """data: comma-separated tasks (adding, copy, recall). lengths: the swept lengths.
+    """data: comma-separated tasks (adding, copy, recall; copy is not in the default
+    sweep: at 1,500 steps no model learns it, see ``--data copy --epochs 200``). lengths: the swept lengths.
     models: any of rnn, lstm, lstm_chrono (chrono init with T_max = the length), gru.
     seeds: runs per (task, model, length). give_up_after: failed lengths in a row after
     which longer ones are skipped. steps_per_epoch: training steps between evaluations."""
 
-    data: str = "adding,copy,recall"
+    data: str = "adding,recall"
     lengths: list[int] = field(default_factory=lambda: [5, 10, 20, 50, 100, 200])
     models: list[str] = field(default_factory=lambda: list(MODELS))
     seeds: int = 1

@@ -1,0 +1,261 @@
+"""``rnnlab classify``: one label per sequence (sequence→vector).
+
+Data: aeon's bundled UCR/UEA datasets by name (JapaneseVowels by default), ``.ts``
+files, or your CSV / NPZ (see :mod:`rnnlab.data.sequences`). Bundled and ``.ts`` data
+come with their published train/test split; for other files give ``test`` or 20% is held
+out (stratified, by seed). A stratified ``val_fraction`` of the training set picks the
+best epoch. Channels are standardised with training statistics. Variable lengths go
+through the lengths API, so padding never changes a prediction.
+
+Metrics: accuracy, macro-F1, the per-class report (``classes.json``) and a confusion
+matrix PNG; the trivial baseline is the majority class.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.sequences import BUNDLED, Sequences, load_sequences
+from ..errors import InputError
+from ..models import SeqToVec
+from ..training import TrainConfig, Trainer, load_weights, read_json, write_json
+from ..training.io import atomic_write
+from .base import App, RunContext
+
+__all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report"]
+
+
+@dataclass
+class ClassifyConfig:
+    """data: a bundled name, or a .ts / .csv / .npz path; test: a test file (null: the
+    published split, or 20% held out). Model: cell (lstm | gru | rnn), hidden_size,
+    num_layers, bidirectional, pooling (last | mean | max | attention), dropout."""
+
+    data: str = "JapaneseVowels"
+    test: str | None = None
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "mean"
+    dropout: float = 0.2
+    batch_size: int = 16
+    val_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=150, lr=2e-3, clip_norm=1.0, patience=30,
+                                                                   monitor="val_accuracy", monitor_mode="max",
+                                                                   weight_decay=1e-4, log_every=10**9))
+
+    def __post_init__(self) -> None:
+        if self.cell not in ("lstm", "gru", "rnn"):
+            raise ValueError(f"cell: expected lstm, gru or rnn, got {self.cell!r}")
+        if self.pooling not in ("last", "mean", "max", "attention"):
+            raise ValueError(f"pooling: expected last, mean, max or attention, got {self.pooling!r}")
+
+
+def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(kept, held out) indices; each class contributes ~fraction of its members (≥ 1
+    when it has 2 or more)."""
+    rng = random.Random(seed)
+    keep, held = [], []
+    for c in sorted(set(labels)):
+        idx = [i for i, v in enumerate(labels) if v == c]
+        rng.shuffle(idx)
+        k = int(round(len(idx) * fraction))
+        if len(idx) >= 2:
+            k = max(1, k)
+        held += idx[:k]
+        keep += idx[k:]
+    return sorted(keep), sorted(held)
+
+
+def to_tensors(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> tuple[Tensor, Tensor]:
+    lengths = torch.tensor([len(s) for s in seqs])
+    x = torch.zeros(len(seqs), int(lengths.max()), seqs[0].shape[1])
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = torch.tensor((s - mean) / std, dtype=torch.float32)
+    return x, lengths
+
+
+def classification_report(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix."""
+    k = len(classes)
+    cm = np.zeros((k, k), dtype=int)
+    for a, b in zip(y, pred):
+        cm[a, b] += 1
+    per = {}
+    f1s = []
+    for i, c in enumerate(classes):
+        tp = cm[i, i]
+        prec = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
+        rec = tp / cm[i].sum() if cm[i].sum() else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per[c] = {"precision": prec, "recall": rec, "f1": f1, "support": int(cm[i].sum())}
+        if cm[i].sum():
+            f1s.append(f1)
+    return {"accuracy": float((y == pred).mean()), "macro_f1": float(np.mean(f1s)), "per_class": per,
+            "confusion": cm.tolist()}
+
+
+def plot_confusion(path: Path, cm: list[list[int]], classes: list[str], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.array(cm)
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * k + 2), max(3.5, 0.5 * k + 1.5)))
+    ax.imshow(cm, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > cm.max() / 2 else "black")
+    ax.set_xticks(range(k), classes, rotation=90 if k > 6 else 0, fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+class ClassifyApp(App):
+    name = "classify"
+    help = "Classify whole sequences (UCR/UEA datasets from aeon, or your own files)."
+    summary = "bidirectional LSTM on JapaneseVowels (speaker from 12-channel LPC sequences, aeon)"
+    Config = ClassifyConfig
+
+    def quick_config(self) -> ClassifyConfig:
+        return ClassifyConfig(hidden_size=64, train=TrainConfig(epochs=15, lr=3e-3, clip_norm=1.0,
+                                                                monitor="val_accuracy", monitor_mode="max",
+                                                                log_every=10**9))
+
+    def make_config(self, *args, **kwargs) -> ClassifyConfig:
+        import dataclasses
+
+        cfg = super().make_config(*args, **kwargs)
+        fix = lambda p: p if p is None or p in BUNDLED or not Path(p).exists() else str(Path(p).resolve())  # noqa
+        return dataclasses.replace(cfg, data=fix(cfg.data), test=fix(cfg.test))
+
+    def splits(self, cfg: ClassifyConfig) -> tuple[Sequences, Sequences]:
+        train = load_sequences(cfg.data, "TRAIN")
+        if cfg.test:
+            test = load_sequences(cfg.test, "TRAIN")
+        elif cfg.data in BUNDLED or cfg.data.endswith("_TRAIN.ts"):
+            test = load_sequences(cfg.data, "TEST")
+        else:
+            keep, held = stratified_split(train.labels, 0.2, cfg.train.seed)
+            test = Sequences([train.series[i] for i in held], [train.labels[i] for i in held], train.source)
+            train = Sequences([train.series[i] for i in keep], [train.labels[i] for i in keep], train.source)
+        if test.channels != train.channels:
+            raise InputError(f"{test.source}: {test.channels} channels, but the training data has {train.channels}")
+        unseen = sorted(set(test.labels) - set(train.labels))
+        if unseen:
+            raise InputError(f"{test.source}: class(es) {unseen} appear in the test data but never in training; "
+                             "the model cannot predict them")
+        return train, test
+
+    def fit(self, cfg: ClassifyConfig, ctx: RunContext) -> dict[str, float]:
+        train, test = self.splits(cfg)
+        classes = sorted(set(train.labels))
+        if len(classes) < 2:
+            raise InputError(f"{train.source}: only one class ({classes[0]!r}); classification needs two or more")
+        stacked = np.concatenate(train.series)
+        mean, std = stacked.mean(0), stacked.std(0) + 1e-8
+        write_json(ctx.run_dir / "classes.json", {"classes": classes, "mean": mean.tolist(), "std": std.tolist()})
+        keep, held = stratified_split(train.labels, cfg.val_fraction, cfg.train.seed)
+        index = {c: i for i, c in enumerate(classes)}
+        xtr, ltr = to_tensors([train.series[i] for i in keep], mean, std)
+        ytr = torch.tensor([index[train.labels[i]] for i in keep])
+        xva, lva = to_tensors([train.series[i] for i in held], mean, std)
+        yva = torch.tensor([index[train.labels[i]] for i in held])
+        ctx.log(f"classify: {train.source}: {len(keep)} training / {len(held)} validation / {len(test)} test series, "
+                f"{train.channels} channels, {len(classes)} classes")
+        torch.manual_seed(cfg.train.seed)
+        model = self.build(cfg, train.channels, len(classes))
+        from ..training import TensorBatches
+
+        def loss_fn(m, batch):
+            x, lengths, y = batch
+            T = int(lengths.max())  # trim this batch's padding
+            return nn.functional.cross_entropy(m(x[:, :T], lengths), y)
+
+        def evaluate(m):
+            logits = m(xva, lva)
+            return {"val_loss": float(nn.functional.cross_entropy(logits, yva)),
+                    "val_accuracy": float((logits.argmax(-1) == yva).float().mean())}
+
+        Trainer(model, loss_fn, cfg.train, run_dir=ctx.run_dir, evaluate_fn=evaluate, verbose=ctx.verbose).fit(
+            TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=ctx.resume)
+        return self._evaluate(model, test, classes, mean, std, ctx.run_dir, train.labels)
+
+    def build(self, cfg: ClassifyConfig, channels: int, n_classes: int) -> SeqToVec:
+        return SeqToVec(channels, n_classes, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.bidirectional,
+                        cfg.dropout, cfg.pooling)
+
+    @torch.no_grad()
+    def predict_labels(self, model, seqs: list[np.ndarray], mean, std) -> np.ndarray:
+        model.eval()
+        out = []
+        for b in range(0, len(seqs), 256):
+            x, lengths = to_tensors(seqs[b:b + 256], mean, std)
+            out.append(model(x, lengths).argmax(-1))
+        return torch.cat(out).numpy()
+
+    def _evaluate(self, model, test: Sequences, classes, mean, std, run_dir: Path, train_labels) -> dict:
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[v] for v in test.labels])
+        pred = self.predict_labels(model, test.series, mean, std)
+        rep = classification_report(y, pred, classes)
+        majority = max(set(train_labels), key=train_labels.count)
+        base = float((y == index[majority]).mean())
+        info = read_json(run_dir / "classes.json")
+        write_json(run_dir / "classes.json", {**info, "report": rep})
+        plot_confusion(run_dir / "confusion.png", rep["confusion"], classes,
+                       f"{Path(test.source).stem}: accuracy {rep['accuracy']:.3f}, macro-F1 {rep['macro_f1']:.3f}")
+        return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "baseline_majority_accuracy": base,
+                "test_series": len(test)}
+
+    def load(self, run_dir: Path):
+        cfg = self.load_config(run_dir)
+        info = read_json(run_dir / "classes.json", "class list (classes.json)")
+        classes, mean, std = info["classes"], np.array(info["mean"]), np.array(info["std"])
+        model = self.build(cfg, len(mean), len(classes))
+        load_weights(run_dir / "model.safetensors", model)
+        return cfg, classes, mean, std, model
+
+    def evaluate(self, run_dir: Path) -> dict[str, float]:
+        cfg, classes, mean, std, model = self.load(run_dir)
+        train, test = self.splits(cfg)
+        return self._evaluate(model, test, classes, mean, std, run_dir, train.labels)
+
+    def add_commands(self, cli, guarded) -> None:
+        import typer
+
+        @cli.command("predict")
+        def predict(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab classify train'."),
+                    data: str = typer.Option(..., "--data", help="Sequences to label (.ts, .csv or .npz; labels in "
+                                             "the file are ignored).")):
+            """Print one predicted label per sequence (index<TAB>label)."""
+
+            def run():
+                cfg, classes, mean, std, model = self.load(run_dir)
+                seqs = load_sequences(data, "TRAIN")
+                if seqs.channels != len(mean):
+                    raise InputError(f"{seqs.source}: {seqs.channels} channels, the model expects {len(mean)}")
+                pred = self.predict_labels(model, seqs.series, mean, std)
+                return "".join(f"{i}\t{classes[p]}\n" for i, p in enumerate(pred))
+
+            sys.stdout.write(guarded(run))
+
+
+APP = ClassifyApp()

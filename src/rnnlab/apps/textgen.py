@@ -1,0 +1,286 @@
+"""``rnnlab textgen``: character- (or subword-) level language models, Karpathy's char-rnn.
+
+Training is stateful truncated BPTT over one continuous stream: the training text (the
+first ``1 - val_fraction`` of the corpus) is cut into ``batch_size`` parallel streams;
+each batch is the next ``seq_len`` steps of every stream, and the recurrent state is
+carried (detached) from batch to batch, so the model sees context far beyond
+``seq_len`` while gradients stop at ``seq_len`` steps.
+
+Held-out loss is measured the same way on the last ``val_fraction`` of the corpus, in
+nats and bits per character (and per token and perplexity for subwords). The trivial
+baseline is the unigram model (character frequencies of the training text).
+Sampling steps the network one token at a time, carrying its state — the priming text
+is read once, never re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..data.text import CharVocab, load_corpus
+from ..decoding import sample_logits
+from ..errors import InputError
+from ..models import SeqToSeq
+from ..training import TrainConfig, Trainer, load_weights, stream_batches
+from ..training.io import atomic_write, read_json
+from .base import App, RunContext
+
+__all__ = ["TextGenConfig", "TextGenApp", "APP"]
+
+
+@dataclass
+class TextGenConfig:
+    """data: "stdlib" (embedded) or comma-separated text files. max_chars: cap on the
+    embedded corpus. encoding / errors: how files are decoded (errors: strict | replace |
+    ignore). tokenizer: char | bpe (a byte-level BPE trained offline on the training
+    text with the ``tokenizers`` library; ``vocab_size`` tokens). Model: embedding of
+    ``embed_size``, ``num_layers`` × ``hidden_size`` cells, dropout, optional weight tying.
+    seq_len: truncated-BPTT length; batch_size: parallel streams."""
+
+    data: str = "stdlib"
+    max_chars: int = 2_000_000
+    encoding: str = "utf-8"
+    errors: str = "strict"
+    tokenizer: str = "char"
+    vocab_size: int = 2000
+    cell: str = "lstm"
+    embed_size: int = 128
+    hidden_size: int = 512
+    num_layers: int = 2
+    dropout: float = 0.2
+    tie_weights: bool = False
+    seq_len: int = 128
+    batch_size: int = 64
+    val_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=2e-3, clip_norm=1.0,
+                                                                   schedule="cosine", stateful=True, log_every=100))
+
+    def __post_init__(self) -> None:
+        if self.tokenizer not in ("char", "bpe"):
+            raise ValueError(f"tokenizer: expected char or bpe, got {self.tokenizer!r}")
+        if self.errors not in ("strict", "replace", "ignore"):
+            raise ValueError(f"errors: expected strict, replace or ignore, got {self.errors!r}")
+        if not 0 < self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction: must be in (0, 0.5), got {self.val_fraction}")
+        if self.cell not in ("lstm", "gru", "rnn"):
+            raise ValueError(f"cell: expected lstm, gru or rnn, got {self.cell!r}")
+
+
+class BPEVocab:
+    """Byte-level BPE from the ``tokenizers`` library (trained offline, saved as JSON)."""
+
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int) -> "BPEVocab":
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      show_progress=False)
+        lines = text.splitlines(keepends=True)
+        tok.train_from_iterator((lines[i:i + 1000] for i in range(0, len(lines), 1000)), trainer)
+        return cls(tok)
+
+    def __len__(self) -> int:
+        return self.tok.get_vocab_size()
+
+    def unknown(self, text: str) -> list[str]:
+        return []  # byte-level: every text is encodable
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text).ids
+
+    def decode(self, ids) -> str:
+        return self.tok.decode([int(i) for i in ids])
+
+    def to_json(self) -> str:
+        return self.tok.to_str()
+
+
+def load_vocab(path: Path):
+    raw = path.read_text(encoding="utf-8") if path.is_file() else None
+    if raw is None:
+        raise InputError(f"{path}: vocabulary file missing; the run directory is incomplete")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise InputError(f"{path}: not valid JSON; the run directory is damaged") from None
+    if data.get("kind") == "char":
+        return CharVocab(data["chars"])
+    from tokenizers import Tokenizer
+
+    return BPEVocab(Tokenizer.from_str(raw))
+
+
+def build_model(cfg: TextGenConfig, vocab_size: int) -> SeqToSeq:
+    embed = cfg.hidden_size if cfg.tie_weights else cfg.embed_size
+    return SeqToSeq(embed, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers, dropout=cfg.dropout,
+                    num_embeddings=vocab_size, tie_weights=cfg.tie_weights)
+
+
+def stream_loss(model: nn.Module, ids: Tensor, chunk: int, streams: int = 16) -> float:
+    """Mean cross-entropy (nats per token) over a token stream, read as ``streams``
+    parallel slices with the state carried from chunk to chunk."""
+    if ids.numel() < 3:
+        raise InputError(f"the validation text has {ids.numel()} tokens; give a longer text")
+    streams = max(1, min(streams, (ids.numel() - 1) // (2 * chunk)))
+    x, y = stream_batches(ids, streams, chunk)
+    total, count, state = 0.0, 0, None
+    with torch.no_grad():
+        for s in range(0, x.shape[1], chunk):
+            logits, state = model(x[:, s:s + chunk], state)
+            total += float(nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                       y[:, s:s + chunk].reshape(-1), reduction="sum"))
+            count += y[:, s:s + chunk].numel()
+    return total / count
+
+
+def unigram_nats(ids: Tensor, vocab_size: int, train_ids: Tensor) -> float:
+    """Cross-entropy of ``ids`` under the (add-one smoothed) training token frequencies."""
+    counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1
+    logp = torch.log(counts / counts.sum())
+    return float(-logp[ids].mean())
+
+
+class TextGenApp(App):
+    name = "textgen"
+    help = "Character- or subword-level language model: train on text, then sample from it."
+    summary = "char-level LSTM language model on the Python standard library's source"
+    Config = TextGenConfig
+
+    def quick_config(self) -> TextGenConfig:
+        return TextGenConfig(max_chars=400_000, hidden_size=256, num_layers=1, embed_size=64, dropout=0.0,
+                             seq_len=64, batch_size=32,
+                             train=TrainConfig(epochs=4, lr=4e-3, clip_norm=1.0, stateful=True, log_every=50))
+
+    def _corpus(self, cfg: TextGenConfig, run_dir: Path, create: bool):
+        text, desc = load_corpus(cfg.data, cfg.max_chars, cfg.encoding, cfg.errors)
+        split = int(len(text) * (1 - cfg.val_fraction))
+        train_text, val_text = text[:split], text[split:]
+        vocab_path = run_dir / "vocab.json"
+        if create and not vocab_path.exists():
+            vocab = CharVocab.build(text) if cfg.tokenizer == "char" else BPEVocab.train(train_text, cfg.vocab_size)
+            atomic_write(vocab_path, vocab.to_json())
+        vocab = load_vocab(vocab_path)
+        return vocab, train_text, val_text, desc
+
+    def fit(self, cfg: TextGenConfig, ctx: RunContext) -> dict[str, float]:
+        vocab, train_text, val_text, desc = self._corpus(cfg, ctx.run_dir, create=True)
+        train_ids = torch.tensor(vocab.encode(train_text))
+        val_ids = torch.tensor(vocab.encode(val_text))
+        ctx.log(f"textgen: {desc}; vocabulary {len(vocab)} {cfg.tokenizer} tokens; {len(train_ids):,} training "
+                f"/ {len(val_ids):,} validation tokens")
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg, len(vocab))
+        x, y = stream_batches(train_ids, cfg.batch_size, cfg.seq_len)
+        starts = list(range(0, x.shape[1] - 1, cfg.seq_len))
+
+        def batches(epoch: int):
+            return [(x[:, s:s + cfg.seq_len], y[:, s:s + cfg.seq_len]) for s in starts]
+
+        def loss_fn(m, batch, state):
+            xb, yb = batch
+            logits, state = m(xb, state)
+            return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1)), state
+
+        def evaluate(m):
+            return {"val_loss": stream_loss(m, val_ids, cfg.seq_len)}
+
+        train_cfg = cfg.train if cfg.train.stateful else TrainConfig(**{**cfg.train.__dict__, "stateful": True})
+        Trainer(model, loss_fn, train_cfg, run_dir=ctx.run_dir, evaluate_fn=evaluate,
+                verbose=ctx.verbose).fit(batches, resume=ctx.resume)
+        return self._metrics(model, vocab, train_ids, val_ids, val_text, cfg)
+
+    def _metrics(self, model, vocab, train_ids, val_ids, val_text, cfg) -> dict[str, float]:
+        model.eval()
+        nats_tok = stream_loss(model, val_ids, cfg.seq_len)
+        base_tok = unigram_nats(val_ids, len(vocab), train_ids)
+        per_char = len(val_ids) / max(len(val_text), 1)  # tokens per character
+        m = {"val_nats_per_char": nats_tok * per_char, "val_bits_per_char": nats_tok * per_char / math.log(2),
+             "baseline_unigram_nats_per_char": base_tok * per_char,
+             "baseline_unigram_bits_per_char": base_tok * per_char / math.log(2)}
+        if cfg.tokenizer == "bpe":
+            m.update({"val_nats_per_token": nats_tok, "val_perplexity": math.exp(nats_tok),
+                      "baseline_unigram_perplexity": math.exp(base_tok)})
+        return m
+
+    def load(self, run_dir: Path):
+        cfg = self.load_config(run_dir)
+        vocab = load_vocab(run_dir / "vocab.json")
+        model = build_model(cfg, len(vocab))
+        load_weights(run_dir / "model.safetensors", model)
+        model.eval()
+        return cfg, vocab, model
+
+    def evaluate(self, run_dir: Path) -> dict[str, float]:
+        cfg, vocab, model = self.load(run_dir)
+        _, train_text, val_text, _ = self._corpus(cfg, run_dir, create=False)
+        return self._metrics(model, vocab, torch.tensor(vocab.encode(train_text)),
+                             torch.tensor(vocab.encode(val_text)), val_text, cfg)
+
+    def sample(self, run_dir: Path, prime: str = "\n", length: int = 500, temperature: float = 0.8,
+               top_k: int | None = None, seed: int = 0, stream=None) -> str:
+        """Generate ``length`` tokens after ``prime``; write each piece to ``stream`` as it comes."""
+        cfg, vocab, model = self.load(run_dir)
+        if not prime:
+            raise InputError("--prime: give at least one character")
+        missing = vocab.unknown(prime)
+        if missing:
+            raise InputError(f"--prime: these characters are not in the model's vocabulary: {missing!r}")
+        if temperature < 0 or length < 0:
+            raise InputError("--temperature and --length must be >= 0")
+        g = torch.Generator().manual_seed(seed)
+        ids = vocab.encode(prime)
+        out_ids: list[int] = []
+        with torch.no_grad():
+            logits, state = model(torch.tensor([ids]))  # read the prime once
+            last = logits[:, -1]
+            prev_text = ""
+            for _ in range(length):
+                nxt = sample_logits(last, temperature, top_k, g)
+                out_ids.append(int(nxt))
+                if stream is not None:  # decode incrementally (subwords may merge across tokens)
+                    text = vocab.decode(out_ids)
+                    stream.write(text[len(prev_text):])
+                    stream.flush()
+                    prev_text = text
+                logits, state = model(nxt.view(1, 1), state)  # one step, state carried
+                last = logits[:, -1]
+        return vocab.decode(out_ids)
+
+    def add_commands(self, cli, guarded) -> None:
+        import typer
+
+        @cli.command("sample")
+        def sample(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab textgen train'."),
+                   prime: str = typer.Option("\n", "--prime", help="Text to start from."),
+                   length: int = typer.Option(500, "--length", help="Tokens to generate."),
+                   temperature: float = typer.Option(0.8, "--temperature", help="0 = greedy; higher = wilder."),
+                   top_k: int = typer.Option(0, "--top-k", help="Sample among the k most likely (0 = all)."),
+                   seed: int = typer.Option(0, "--seed")):
+            """Generate text, streamed to the terminal as it is produced."""
+            sys.stdout.write(prime)
+            guarded(lambda: self.sample(run_dir, prime, length, temperature, top_k or None, seed, sys.stdout))
+            sys.stdout.write("\n")
+
+        @cli.command("predict")
+        def predict(run_dir: Path = typer.Argument(...),
+                    prime: str = typer.Option("\n", "--prime"),
+                    length: int = typer.Option(200, "--length"),
+                    seed: int = typer.Option(0, "--seed")):
+            """Same as sample, greedy by default (temperature 0)."""
+            typer.echo(prime + guarded(lambda: self.sample(run_dir, prime, length, 0.0, None, seed)))
+
+
+APP = TextGenApp()

@@ -1,0 +1,385 @@
+"""``rnnlab translate``: an encoder-decoder with Bahdanau (additive) attention.
+
+Model: :class:`rnnlab.EncoderDecoder` — bidirectional encoder, decoder with attention and
+input feeding; ``--set attention=null`` gives the same network without attention
+(Cho et al.'s RNNencdec: the whole source squeezed into one fixed-size vector), for the
+comparison Bahdanau et al. (2014) made: BLEU by source length.
+
+Data: ``dates`` (generated, the default: see :mod:`rnnlab.data.parallel`), two aligned
+files ``SRC,TGT`` (comma-separated paths), or one TSV of pairs. Without ``valid`` /
+``test`` files, 5% + 5% of the pairs (chosen by the seed) are held out. Characters for
+``dates``; otherwise a BPE vocabulary per side (``tokenizers``, trained offline on the
+training pairs). Sources longer than ``max_len`` tokens are truncated with a warning.
+
+Evaluation: sacrebleu BLEU and chrF on detokenised output (the signature is stored),
+exact match, BLEU by source-length bucket, and an attention heatmap.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.parallel import TokenVocab, generate_dates, read_parallel
+from ..errors import InputError
+from ..models import EncoderDecoder
+from ..training import TrainConfig, Trainer, load_weights
+from ..training.io import atomic_write, write_json
+from .base import App, RunContext
+
+__all__ = ["TranslateConfig", "TranslateApp", "APP"]
+
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+
+
+@dataclass
+class TranslateConfig:
+    """data: "dates" | "SRC_FILE,TGT_FILE" | "PAIRS.tsv"; valid / test: the same forms
+    (null: held out from data). n_generated: pairs of the dates task. tokenizer: auto |
+    char | bpe (auto: char for dates, bpe otherwise); vocab_size per side for bpe.
+    max_len: longest source / target in tokens (longer sources are truncated with a
+    warning; longer training targets are dropped). attention: additive | dot | general |
+    null. beam_size, length_penalty: decoding (GNMT's alpha). eval_limit: sentences
+    decoded for validation BLEU during training (0: none)."""
+
+    data: str = "dates"
+    valid: str | None = None
+    test: str | None = None
+    n_generated: int = 20000
+    encoding: str = "utf-8"
+    errors: str = "strict"
+    skip_empty: bool = False
+    tokenizer: str = "auto"
+    vocab_size: int = 8000
+    max_len: int = 100
+    cell: str = "gru"
+    embed_size: int = 128
+    hidden_size: int = 256
+    num_layers: int = 1
+    attention: str | None = "additive"
+    input_feeding: bool = True
+    dropout: float = 0.2
+    label_smoothing: float = 0.1
+    beam_size: int = 5
+    length_penalty: float = 0.6
+    batch_size: int = 64
+    heatmaps: int = 3
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3, clip_norm=1.0, patience=3,
+                                                                   log_every=100))
+
+    def __post_init__(self) -> None:
+        if self.tokenizer not in ("auto", "char", "bpe"):
+            raise ValueError(f"tokenizer: expected auto, char or bpe, got {self.tokenizer!r}")
+        if self.attention not in (None, "additive", "dot", "general"):
+            raise ValueError(f"attention: expected additive, dot, general or null, got {self.attention!r}")
+        if self.cell not in ("gru", "lstm", "rnn"):
+            raise ValueError(f"cell: expected gru, lstm or rnn, got {self.cell!r}")
+        if self.max_len < 2:
+            raise ValueError(f"max_len: must be >= 2, got {self.max_len}")
+
+
+Pairs = list[tuple[str, str]]
+
+
+def _read(spec: str, cfg: TranslateConfig) -> Pairs:
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) == 2:
+        return read_parallel(parts[0], parts[1], cfg.encoding, cfg.errors, cfg.skip_empty)
+    if len(parts) == 1:
+        return read_parallel(parts[0], None, cfg.encoding, cfg.errors, cfg.skip_empty)
+    raise InputError(f"--data {spec}: give 'dates', SRC_FILE,TGT_FILE or one TSV file")
+
+
+def load_splits(cfg: TranslateConfig) -> tuple[Pairs, Pairs, Pairs]:
+    """(train, valid, test) pairs, deterministic from the config."""
+    if cfg.data == "dates":
+        pairs = generate_dates(cfg.n_generated, seed=1234)  # the task, fixed; the seed only drives training
+        n = len(pairs) // 20
+        return pairs[2 * n:], pairs[:n], pairs[n:2 * n]
+    pairs = _read(cfg.data, cfg)
+    if not pairs:
+        raise InputError(f"--data {cfg.data}: no sentence pairs")
+    valid = _read(cfg.valid, cfg) if cfg.valid else None
+    test = _read(cfg.test, cfg) if cfg.test else None
+    if valid is None or test is None:
+        order = list(range(len(pairs)))
+        random.Random(cfg.train.seed).shuffle(order)
+        n = max(1, len(pairs) // 20)
+        held_v, held_t, rest = order[:n], order[n:2 * n], order[2 * n:]
+        if valid is None:
+            valid = [pairs[i] for i in held_v]
+        if test is None:
+            test = [pairs[i] for i in held_t]
+        pairs = [pairs[i] for i in rest] if len(rest) else pairs
+    return pairs, valid, test
+
+
+def encode_pairs(pairs: Pairs, src: TokenVocab, tgt: TokenVocab, max_len: int, drop_long: bool,
+                 warn=lambda m: None) -> tuple[list[list[int]], list[list[int]]]:
+    xs, ys, cut, dropped = [], [], 0, 0
+    for s, t in pairs:
+        x, y = src.encode(s), tgt.encode(t)
+        if drop_long and (len(x) > max_len or len(y) + 1 > max_len):
+            dropped += 1
+            continue
+        if len(x) > max_len:
+            x, cut = x[:max_len], cut + 1
+        if not x:
+            x = [3]
+        xs.append(x)
+        ys.append(y[: max_len - 1] + [EOS_ID])
+    if cut:
+        warn(f"warning: {cut} source sentence(s) longer than max_len={max_len} tokens were truncated")
+    if dropped:
+        warn(f"note: {dropped} training pair(s) longer than max_len={max_len} tokens were left out")
+    return xs, ys
+
+
+def pad(seqs: list[list[int]]) -> tuple[Tensor, Tensor]:
+    lengths = torch.tensor([len(s) for s in seqs])
+    out = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.tensor(s)
+    return out, lengths
+
+
+class PairBatches:
+    """Mini-batches of (src, src_lengths, tgt_in, tgt_out), padded per batch. Sentences of
+    similar length go together (sorted inside pools of 50 batches) to waste little
+    compute on padding; the order depends only on (seed, epoch)."""
+
+    def __init__(self, xs, ys, batch_size: int, seed: int):
+        self.xs, self.ys, self.batch_size, self.seed = xs, ys, batch_size, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.xs) // self.batch_size)
+
+    def __call__(self, epoch: int):
+        rng = random.Random(self.seed * 7919 + epoch)
+        order = list(range(len(self.xs)))
+        rng.shuffle(order)
+        pool = self.batch_size * 50
+        batches = []
+        for p in range(0, len(order), pool):
+            chunk = sorted(order[p:p + pool], key=lambda i: len(self.xs[i]))
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        rng.shuffle(batches)
+        return [make_batch([self.xs[i] for i in b], [self.ys[i] for i in b]) for b in batches]
+
+
+def make_batch(xs, ys):
+    src, src_len = pad(xs)
+    tgt, _ = pad(ys)
+    tgt_in = torch.cat([torch.full((len(ys), 1), BOS_ID), tgt[:, :-1]], 1)
+    return src, src_len, tgt_in, tgt
+
+
+def build_model(cfg: TranslateConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
+    return EncoderDecoder(src_vocab, tgt_vocab, cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers,
+                          bidirectional=True, attention=cfg.attention, input_feeding=cfg.input_feeding,
+                          dropout=cfg.dropout, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
+
+
+@torch.no_grad()
+def translate_ids(model: EncoderDecoder, xs: list[list[int]], cfg: TranslateConfig, max_len: int,
+                  beam_size: int | None = None, batch_size: int = 100):
+    """Decode token-id sources (in length-sorted batches); returns (ids, attention) lists."""
+    model.eval()
+    order = sorted(range(len(xs)), key=lambda i: len(xs[i]))
+    out_ids: list = [None] * len(xs)
+    out_att: list = [None] * len(xs)
+    beam = cfg.beam_size if beam_size is None else beam_size
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        src, lens = pad([xs[i] for i in idx])
+        res = model.generate(src, lens, max_len=max_len, beam_size=beam, alpha=cfg.length_penalty)
+        for j, i in enumerate(idx):
+            n = int(res.lengths[j])
+            toks = res.tokens[j, :n].tolist()
+            out_ids[i] = [t for t in toks if t != EOS_ID]
+            if res.extras is not None:
+                out_att[i] = res.extras[j, :n, : len(xs[i])].numpy()
+    return out_ids, out_att
+
+
+def bleu_report(hyps: list[str], refs: list[str]) -> dict:
+    import sacrebleu
+
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    b = bleu.corpus_score(hyps, [refs])
+    c = chrf.corpus_score(hyps, [refs])
+    return {"bleu": b.score, "chrf": c.score, "bleu_signature": str(bleu.get_signature()),
+            "chrf_signature": str(chrf.get_signature())}
+
+
+def length_buckets(srcs: list[str], hyps: list[str], refs: list[str], unit: str) -> list[dict]:
+    """BLEU by source length (words, or characters for the dates task), in quartiles."""
+    import sacrebleu
+
+    lengths = np.array([len(s.split()) if unit == "words" else len(s) for s in srcs])
+    edges = np.unique(np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1.0]).round().astype(int))
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        last = hi == edges[-1]
+        sel = [i for i, n in enumerate(lengths) if lo <= n and (n <= hi if last else n < hi)]
+        if sel:
+            score = sacrebleu.corpus_bleu([hyps[i] for i in sel], [[refs[i] for i in sel]]).score
+            rows.append({"from": int(lo), "to": int(hi), "sentences": len(sel), "bleu": score,
+                         "exact": float(np.mean([hyps[i] == refs[i] for i in sel]))})
+    return rows
+
+
+def plot_attention(path: Path, att: np.ndarray, src_tokens: list[str], out_tokens: list[str], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(src_tokens) + 2), max(3, 0.35 * len(out_tokens) + 1.5)))
+    ax.imshow(att, cmap="Greys", aspect="auto", vmin=0, vmax=1)
+    ax.set_xticks(range(len(src_tokens)), src_tokens, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(out_tokens)), out_tokens, fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+class TranslateApp(App):
+    name = "translate"
+    help = "Translate with an attention encoder-decoder (Bahdanau et al. 2014); BLEU with sacrebleu."
+    summary = "GRU encoder-decoder with additive attention: written dates in English and Spanish → ISO dates"
+    Config = TranslateConfig
+
+    def quick_config(self) -> TranslateConfig:
+        return TranslateConfig(n_generated=16000, embed_size=32, hidden_size=128, dropout=0.0, label_smoothing=0.0,
+                               beam_size=1, batch_size=64,
+                               train=TrainConfig(epochs=4, lr=3e-3, clip_norm=1.0, log_every=50))
+
+    def make_config(self, *args, **kwargs) -> TranslateConfig:
+        cfg = super().make_config(*args, **kwargs)
+        # store absolute paths so evaluate/predict work from any folder
+        fix = lambda spec: spec if spec in (None, "dates") else ",".join(  # noqa: E731
+            str(Path(p.strip()).resolve()) if Path(p.strip()).exists() else p for p in spec.split(","))
+        import dataclasses
+
+        return dataclasses.replace(cfg, data=fix(cfg.data), valid=fix(cfg.valid), test=fix(cfg.test))
+
+    def _kind(self, cfg: TranslateConfig) -> str:
+        return cfg.tokenizer if cfg.tokenizer != "auto" else ("char" if cfg.data == "dates" else "bpe")
+
+    def fit(self, cfg: TranslateConfig, ctx: RunContext) -> dict[str, float]:
+        train, valid, test = load_splits(cfg)
+        kind = self._kind(cfg)
+        src_path, tgt_path = ctx.run_dir / "src_vocab.json", ctx.run_dir / "tgt_vocab.json"
+        if not (ctx.resume and src_path.exists() and tgt_path.exists()):
+            atomic_write(src_path, TokenVocab.build([s for s, _ in train], kind, cfg.vocab_size).to_json())
+            atomic_write(tgt_path, TokenVocab.build([t for _, t in train], kind, cfg.vocab_size).to_json())
+        src_vocab, tgt_vocab = self._vocabs(ctx.run_dir)
+        xs, ys = encode_pairs(train, src_vocab, tgt_vocab, cfg.max_len, drop_long=True, warn=ctx.log)
+        vx, vy = encode_pairs(valid, src_vocab, tgt_vocab, cfg.max_len, drop_long=False)
+        if not xs:
+            raise InputError(f"--data {cfg.data}: no training pair fits max_len={cfg.max_len}")
+        ctx.log(f"translate: {len(xs)} training / {len(valid)} validation / {len(test)} test pairs; vocabularies "
+                f"{len(src_vocab)} / {len(tgt_vocab)} {kind} tokens")
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg, len(src_vocab), len(tgt_vocab))
+        val_batches = PairBatches(vx, vy, 200, 0)(0)
+
+        def loss_fn(m, batch):
+            src, src_len, tgt_in, tgt_out = batch
+            logits, _ = m(src, src_len, tgt_in)
+            return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
+                                               ignore_index=PAD_ID, label_smoothing=cfg.label_smoothing)
+
+        def evaluate(m):
+            total, count = 0.0, 0
+            for src, src_len, tgt_in, tgt_out in val_batches:
+                logits, _ = m(src, src_len, tgt_in)
+                total += float(nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1),
+                                                           ignore_index=PAD_ID, reduction="sum"))
+                count += int((tgt_out != PAD_ID).sum())
+            return {"val_loss": total / count}
+
+        Trainer(model, loss_fn, cfg.train, run_dir=ctx.run_dir, evaluate_fn=evaluate,
+                verbose=ctx.verbose).fit(PairBatches(xs, ys, cfg.batch_size, cfg.train.seed), resume=ctx.resume)
+        return self._evaluate(cfg, model, src_vocab, tgt_vocab, test, ctx.run_dir, ctx.log)
+
+    def _vocabs(self, run_dir: Path) -> tuple[TokenVocab, TokenVocab]:
+        vocabs = []
+        for name in ("src_vocab.json", "tgt_vocab.json"):
+            path = run_dir / name
+            if not path.is_file():
+                raise InputError(f"{path}: vocabulary missing; the run directory is incomplete")
+            vocabs.append(TokenVocab.from_json(path.read_text(encoding="utf-8"), path))
+        return vocabs[0], vocabs[1]
+
+    def _evaluate(self, cfg, model, src_vocab, tgt_vocab, test: Pairs, run_dir: Path, log) -> dict[str, float]:
+        xs, _ = encode_pairs(test, src_vocab, tgt_vocab, cfg.max_len, drop_long=False, warn=log)
+        out_len = max(len(tgt_vocab.encode(t)) for _, t in test) * 2 + 10
+        ids, atts = translate_ids(model, xs, cfg, out_len)
+        hyps = [tgt_vocab.decode(i) for i in ids]
+        refs = [t for _, t in test]
+        srcs = [s for s, _ in test]
+        rep = bleu_report(hyps, refs)
+        buckets = length_buckets(srcs, hyps, refs, "chars" if cfg.data == "dates" else "words")
+        write_json(run_dir / "bleu.json", {**rep, "by_source_length": buckets, "attention": cfg.attention,
+                                            "beam_size": cfg.beam_size})
+        atomic_write(run_dir / "test_translations.tsv",
+                     "".join(f"{s}\t{r}\t{h}\n" for s, r, h in zip(srcs, refs, hyps)))
+        log(f"BLEU {rep['bleu']:.2f} ({rep['bleu_signature']}), chrF {rep['chrf']:.2f}")
+        if cfg.attention and cfg.heatmaps:
+            for k in range(min(cfg.heatmaps, len(test))):
+                i = [0, len(test) // 2, len(test) - 1][k] if k < 3 else k
+                out_tokens = [tgt_vocab.piece(t) for t in ids[i]] + ["</s>"]
+                plot_attention(run_dir / f"attention_{k + 1}.png", atts[i][: len(out_tokens)],
+                               [src_vocab.piece(t) for t in xs[i]], out_tokens, f"{srcs[i]} → {hyps[i]}")
+        exact = float(np.mean([h == r for h, r in zip(hyps, refs)]))
+        return {"bleu": rep["bleu"], "chrf": rep["chrf"], "exact_match": exact, "test_sentences": len(test)}
+
+    def load(self, run_dir: Path):
+        cfg = self.load_config(run_dir)
+        src_vocab, tgt_vocab = self._vocabs(run_dir)
+        model = build_model(cfg, len(src_vocab), len(tgt_vocab))
+        load_weights(run_dir / "model.safetensors", model)
+        model.eval()
+        return cfg, src_vocab, tgt_vocab, model
+
+    def evaluate(self, run_dir: Path) -> dict[str, float]:
+        cfg, src_vocab, tgt_vocab, model = self.load(run_dir)
+        _, _, test = load_splits(cfg)
+        return self._evaluate(cfg, model, src_vocab, tgt_vocab, test, run_dir, lambda m: print(m, file=sys.stderr))
+
+    def translate(self, run_dir: Path, sentences: list[str], beam_size: int | None = None) -> list[str]:
+        cfg, src_vocab, tgt_vocab, model = self.load(run_dir)
+        sentences = [s.strip() for s in sentences if s.strip()]
+        if not sentences:
+            raise InputError("predict: no sentence given (pass them as arguments or on standard input)")
+        xs, _ = encode_pairs([(s, "") for s in sentences], src_vocab, tgt_vocab, cfg.max_len, drop_long=False,
+                             warn=lambda m: print(m, file=sys.stderr))
+        ids, _ = translate_ids(model, xs, cfg, cfg.max_len, beam_size)
+        return [tgt_vocab.decode(i) for i in ids]
+
+    def add_commands(self, cli, guarded) -> None:
+        import typer
+
+        @cli.command("predict")
+        def predict(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab translate train'."),
+                    sentences: list[str] = typer.Argument(None, help="Sentences (default: read lines from stdin)."),
+                    beam: int = typer.Option(None, "--beam", help="Beam size (default: the run's beam_size).")):
+            """Translate sentences given as arguments, or one per line on standard input."""
+            src = list(sentences) if sentences else sys.stdin.read().splitlines()
+            for line in guarded(lambda: self.translate(run_dir, src, beam)):
+                typer.echo(line)
+
+
+APP = TranslateApp()

@@ -1,0 +1,99 @@
+"""rnnlab classify: data formats and their errors, metrics, CLI end to end."""
+
+import numpy as np
+import pytest
+
+from conftest import read_json
+from rnnlab.apps.classify import classification_report, stratified_split
+from rnnlab.data.sequences import load_sequences
+from rnnlab.errors import InputError
+
+
+def make_npz(path, n=60, seed=0):
+    """Two classes: rising vs falling noisy ramps of varying length, 2 channels, padded."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n, 30, 2))
+    lengths = rng.integers(8, 31, n)
+    y = np.array(["up", "down"] * (n // 2))
+    for i in range(n):
+        t = np.linspace(0, 1, lengths[i])
+        sign = 1 if y[i] == "up" else -1
+        X[i, : lengths[i], 0] = sign * t + 0.1 * rng.standard_normal(lengths[i])
+        X[i, : lengths[i], 1] = rng.standard_normal(lengths[i])
+    np.savez(path, X=X, y=y, lengths=lengths)
+    return path
+
+
+def test_bundled_japanese_vowels_loads_with_variable_lengths():
+    tr = load_sequences("JapaneseVowels", "TRAIN")
+    te = load_sequences("JapaneseVowels", "TEST")
+    assert (len(tr), len(te), tr.channels) == (270, 370, 12)
+    assert len({len(s) for s in tr.series}) > 5 and len(set(tr.labels)) == 9
+
+
+def test_unknown_dataset_fails_offline():
+    with pytest.raises(InputError, match="never downloads"):
+        load_sequences("FordA", "TRAIN")
+
+
+def test_csv_layout_and_errors(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("series,label,a\n1,x,0.1\n1,x,0.2\n2,y,0.3\n")
+    s = load_sequences(str(p), "TRAIN")
+    assert [len(x) for x in s.series] == [2, 1] and s.labels == ["x", "y"]
+    p.write_text("series,a\n1,0.1\n")
+    with pytest.raises(InputError, match="no 'label' column"):
+        load_sequences(str(p), "TRAIN")
+    p.write_text("series,label,a\n1,x,0.1\n1,x,oops\n")
+    with pytest.raises(InputError, match="column 'a', line 3"):
+        load_sequences(str(p), "TRAIN")
+    p.write_text("series,label,a\n1,x,0.1\n2,y,0.2\n1,x,0.3\n")
+    with pytest.raises(InputError, match="appears again"):
+        load_sequences(str(p), "TRAIN")
+
+
+def test_npz_ragged_object_array_is_refused(tmp_path):
+    p = tmp_path / "r.npz"
+    np.savez(p, X=np.array([np.zeros((3, 1)), np.zeros((5, 1))], dtype=object), y=np.array(["a", "b"]))
+    with pytest.raises(InputError, match="pickle"):
+        load_sequences(str(p), "TRAIN")
+
+
+def test_report_and_split():
+    rep = classification_report(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["a", "b"])
+    assert rep["accuracy"] == 0.75 and rep["confusion"] == [[1, 1], [0, 2]]
+    assert rep["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+    keep, held = stratified_split(["a"] * 10 + ["b"] * 10, 0.2, 0)
+    assert len(held) == 4 and not set(keep) & set(held)
+
+
+def test_cli_end_to_end(tmp_path, cli):
+    data = make_npz(tmp_path / "ramps.npz")
+    run = tmp_path / "run"
+    code, out, err = cli("classify", "train", "--quick", "--data", str(data), "--out", str(run), "--epochs", "8")
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["accuracy"] > m["baseline_majority_accuracy"]
+    assert (run / "confusion.png").exists() and "per_class" in read_json(run / "classes.json")["report"]
+    code, out, err = cli("classify", "evaluate", str(run))
+    assert code == 0, err
+    code, out, err = cli("classify", "predict", str(run), "--data", str(make_npz(tmp_path / "new.npz", 6, 1)))
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 6 and set(l.split("\t")[1] for l in out.strip().splitlines()) <= {"up", "down"}
+
+
+def test_cli_class_only_in_test_exits_2(tmp_path, cli):
+    tr = tmp_path / "tr.csv"
+    te = tmp_path / "te.csv"
+    tr.write_text("series,label,a\n1,x,0.1\n2,y,0.2\n")
+    te.write_text("series,label,a\n1,z,0.1\n")
+    code, out, err = cli("classify", "train", "--data", str(tr), "--set", f"test={te}", "--out", str(tmp_path / "r"))
+    assert code == 2 and "'z'" in err and "never in training" in err
+
+
+@pytest.mark.slow
+def test_quick_default_beats_majority(tmp_path, cli):
+    code, out, err = cli("classify", "train", "--quick", "--out", str(tmp_path / "q"))
+    assert code == 0, err
+    m = read_json(tmp_path / "q" / "metrics.json")
+    assert m["accuracy"] > 0.9 > m["baseline_majority_accuracy"]
