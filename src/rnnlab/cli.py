@@ -67,7 +67,10 @@ def app_group(app: App) -> typer.Typer:
     ):
         """Train on --data (or the embedded default) into a run directory."""
         run_dir = guarded(lambda: app.train(data, quick, out, epochs, seed, resume, set_))
-        _print_metrics(run_dir, json.loads((run_dir / "metrics.json").read_text()))
+        from .training.distributed import rank
+
+        if rank() == 0:
+            _print_metrics(run_dir, json.loads((run_dir / "metrics.json").read_text()))
 
     @group.command("evaluate")
     def evaluate(run_dir: Path = typer.Argument(..., help="A run directory made by this app's train.")):
@@ -145,6 +148,9 @@ def version():
 
 
 def main() -> None:
+    from .training.distributed import init_from_env
+
+    init_from_env()  # under torchrun: join the process group before any app runs
     cli()
 
 

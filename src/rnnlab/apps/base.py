@@ -83,6 +83,11 @@ class App:
               epochs: int | None = None, seed: int | None = None, resume: str | Path | None = None,
               overrides: list[str] | None = None, verbose: bool = True) -> Path:
         """Train into a new run directory (or continue ``resume``); return its path."""
+        from ..training.distributed import rank
+
+        if rank() != 0:
+            # data parallelism: every process trains, only rank 0 keeps a run directory
+            return self._train_as_worker(data, quick, epochs, seed, resume, overrides)
         if resume is not None:
             run_dir = Path(resume)
             cfg = self.load_config(run_dir)
@@ -104,6 +109,16 @@ class App:
         write_metrics(run_dir, metrics)
         self.write_report(run_dir, metrics)
         return run_dir
+
+    def _train_as_worker(self, data, quick, epochs, seed, resume, overrides) -> Path:
+        import tempfile
+
+        cfg = self.load_config(resume) if resume is not None else self.make_config(data, quick, epochs, seed, overrides)
+        with tempfile.TemporaryDirectory(prefix="rnnlab-worker-") as tmp:
+            if resume is not None and (Path(resume) / "checkpoint").exists():
+                shutil.copytree(Path(resume), tmp, dirs_exist_ok=True)
+            self.fit(cfg, RunContext(Path(tmp), resume is not None, verbose=False))
+        return Path(resume) if resume is not None else Path(tmp)
 
     def run_evaluate(self, run_dir: str | Path) -> dict[str, float]:
         run_dir = Path(run_dir)

@@ -261,7 +261,11 @@ class ForecastNet(nn.Module):
         return mean, var.clamp_min(1e-12).sqrt()
 
     def loss(self, x: Tensor, future: Tensor, y: Tensor) -> Tensor:
-        mu, sigma = self.split(self(x, future))
+        return self.loss_from_output(self(x, future), y)
+
+    def loss_from_output(self, out: Tensor, y: Tensor) -> Tensor:
+        """Loss of ``forward``'s output; lets a DistributedDataParallel wrapper run forward."""
+        mu, sigma = self.split(out)
         y = y.unsqueeze(0).expand_as(mu)
         if sigma is None:
             return nn.functional.mse_loss(mu, y)
@@ -431,8 +435,9 @@ class ForecastApp(App):
         xtr, ftr, ytr, _ = windows(plan, tr)
         xva, fva, yva, _ = windows(plan, va)
 
-        def loss_fn(m, batch):
-            return m.loss(*batch)
+        def loss_fn(m, batch):  # m may be a DDP wrapper of model: call it, not its methods
+            x, fut, y = batch
+            return model.loss_from_output(m(x, fut), y)
 
         def evaluate_fn(m):
             return {"val_loss": float(m.loss(xva, fva, yva))}

@@ -127,11 +127,9 @@ def shard_batch(batch: Any, rank: int, world: int) -> Any:
         return batch
     if isinstance(batch, Tensor):
         n = batch.shape[0]
-        if n % world:
-            raise ValueError(f"batch: {n} items cannot be split evenly over {world} processes; "
-                             "use a batch size divisible by the number of processes")
-        size = n // world
-        return batch[rank * size:(rank + 1) * size]
+        if n < world:
+            raise ValueError(f"batch: {n} items cannot be shared by {world} processes; use a larger batch size")
+        return batch.tensor_split(world)[rank]  # equal shares when n divides evenly
     if isinstance(batch, dict):
         return {k: shard_batch(v, rank, world) for k, v in batch.items()}
     if isinstance(batch, (tuple, list)):
@@ -140,9 +138,9 @@ def shard_batch(batch: Any, rank: int, world: int) -> Any:
 
 
 def _distributed() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+    from .distributed import rank, world_size
+
+    return rank(), world_size()
 
 
 class _Progress:
@@ -217,6 +215,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         self.history: list[dict] = []
+        self._best_state: dict | None = None
 
     # ------------------------------------------------------------------ set-up
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -351,6 +350,8 @@ class Trainer:
             improved = best is None or (monitored < best if c.monitor_mode == "min" else monitored > best)
             if improved:
                 st["best"], st["bad_epochs"] = monitored, 0
+                # every process keeps the best weights in memory; rank 0 also on disk
+                self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 if self.writes:
                     save_weights(self.run_dir / "model.safetensors", self.model, {"epoch": str(st["epoch"] + 1)})
             else:
@@ -390,12 +391,13 @@ class Trainer:
                 save_weights(best_path, self.model, {"epoch": str(st["epoch"])})
             if self.history:
                 plot_history(self.run_dir / "training_curve.png", self.history)
-        if st["best"] is not None and best_path is not None and best_path.exists():
-            from .io import load_weights
+        if st["best"] is not None:
+            if self._best_state is not None:
+                self.model.load_state_dict(self._best_state)
+            elif best_path is not None and best_path.exists():  # resumed: the best epoch was before the kill
+                from .io import load_weights
 
-            if self.world > 1:
-                torch.distributed.barrier()
-            load_weights(best_path, self.model)
+                load_weights(best_path, self.model)
 
 
 def _flatten(state: Any) -> list[Tensor]:

@@ -1,0 +1,225 @@
+"""Speed of rnnlab's recurrent layers against torch.nn, measured in one process.
+
+    python benchmarks/speed.py                 # the full grid (about 10 minutes on 2 cores)
+    python benchmarks/speed.py --quick         # H=256, one layer only
+    python benchmarks/speed.py --out benchmarks/results/speed
+
+For RNN, LSTM and GRU at H = 256 and 512, 1 and 2 layers, uni- and bidirectional
+(T=100, B=64, I=128, float32): forward and forward+backward time of torch.nn, of
+rnnlab's fused backend and of its reference backend (the path every custom cell
+takes), as tokens/s, achieved GFLOP/s and the fraction of this machine's GEMM peak
+(torch.mm, measured first); activation memory saved for backward; the cost of
+variable lengths; and streaming latency (batch 1, one step at a time, state carried).
+
+Timings on a shared 2-core machine are noisy, so variants are timed round-robin
+(A, B, C, A, B, C, ...) and the table reports medians and the per-round ratio to
+torch.nn (PERF-NOTES.md). Writes ``speed.json`` and ``speed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import rnnlab
+
+T, B, I = 100, 64, 128
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+OURS = {"RNN": rnnlab.RNN, "LSTM": rnnlab.LSTM, "GRU": rnnlab.GRU}
+THEIRS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
+
+
+def gemm_peak(n: int = 1024, reps: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def layer_flops(kind: str, H: int, layers: int, bidir: bool) -> float:
+    """Forward GEMM FLOPs of the whole sequence (input + recurrent projections)."""
+    D = 2 if bidir else 1
+    total = 0
+    for layer in range(layers):
+        inp = I if layer == 0 else D * H
+        total += D * 2 * T * B * GATES[kind] * H * (inp + H)
+    return total
+
+
+def saved_bytes(fn) -> int:
+    """Bytes of the tensors autograd saves for backward during ``fn()``."""
+    total = 0
+    seen = set()
+
+    def pack(t):
+        nonlocal total
+        key = (t.data_ptr(), t.numel())
+        if key not in seen:
+            seen.add(key)
+            total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def round_robin(variants: dict, rounds: int) -> dict[str, list[float]]:
+    times = {k: [] for k in variants}
+    for f in variants.values():  # warm-up
+        f()
+    for _ in range(rounds):
+        for k, f in variants.items():
+            _sync()
+            t = time.perf_counter()
+            f()
+            _sync()
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, reference: bool,
+                 device: str = "cpu") -> dict:
+    torch.manual_seed(0)
+    ref = THEIRS[kind](I, H, num_layers=layers, bidirectional=bidir, batch_first=True).to(device)
+    fused = OURS[kind].from_torch(ref, backend="fused")
+    slow = OURS[kind].from_torch(ref, backend="reference")
+    x = torch.randn(B, T, I, requires_grad=True, device=device)
+    lengths = torch.randint(T // 2, T + 1, (B,))
+    lengths[0] = T
+
+    def fwd(m):
+        def f():
+            with torch.no_grad():
+                m(x)
+        return f
+
+    def fwdbwd(m, **kw):
+        def f():
+            out, _ = m(x, **kw)
+            out.sum().backward()
+        return f
+
+    variants = {"torch_fwd": fwd(ref), "fused_fwd": fwd(fused), "torch_train": fwdbwd(ref),
+                "fused_train": fwdbwd(fused), "fused_train_lengths": fwdbwd(fused, lengths=lengths)}
+    if reference:
+        variants["reference_train"] = fwdbwd(slow)
+    times = round_robin(variants, rounds)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = lambda a, b: statistics.median([x / y for x, y in zip(times[a], times[b])])  # noqa: E731
+    flops = layer_flops(kind, H, layers, bidir)
+    row = {"device": device, "kind": kind, "H": H, "layers": layers, "bidirectional": bidir,
+           "torch_fwd_ms": med["torch_fwd"] * 1e3, "torch_train_ms": med["torch_train"] * 1e3,
+           "fused_fwd_ms": med["fused_fwd"] * 1e3, "fused_train_ms": med["fused_train"] * 1e3,
+           "fused_train_tokens_per_s": B * T / med["fused_train"],
+           "fused_train_gflops": 3 * flops / med["fused_train"] / 1e9,
+           "torch_train_gflops": 3 * flops / med["torch_train"] / 1e9,
+           "fused_vs_torch_train": ratio("fused_train", "torch_train"),
+           "fused_vs_torch_fwd": ratio("fused_fwd", "torch_fwd"),
+           "lengths_overhead": ratio("fused_train_lengths", "fused_train"),
+           "activation_MB": saved_bytes(lambda: fused(x)) / 2 ** 20}
+    if reference:
+        row["reference_train_ms"] = med["reference_train"] * 1e3
+        row["reference_vs_torch_train"] = ratio("reference_train", "torch_train")
+    return row
+
+
+def streaming(H: int = 256, steps: int = 300) -> dict[str, float]:
+    """Microseconds per step at batch 1, state carried, for each way to step an LSTM."""
+    torch.manual_seed(0)
+    ref = nn.LSTM(I, H, batch_first=True)
+    cell = nn.LSTMCell(I, H)
+    ours = rnnlab.LSTM.from_torch(ref)
+    our_cell = rnnlab.LSTMCell(I, H)
+    xs = torch.randn(steps, 1, I)
+
+    def run_layer(m):
+        def f():
+            st = None
+            with torch.no_grad():
+                for t in range(steps):
+                    _, st = m(xs[t].unsqueeze(0), st)
+        return f
+
+    def run_cell(c, ours_cell: bool):
+        def f():
+            with torch.no_grad():
+                st = (torch.zeros(1, H), torch.zeros(1, H))
+                for t in range(steps):
+                    st = c(xs[t], st)[1] if ours_cell else c(xs[t], st)
+        return f
+
+    times = round_robin({"nn.LSTM per step": run_layer(ref), "nn.LSTMCell": run_cell(cell, False),
+                         "rnnlab.LSTM per step": run_layer(ours), "rnnlab.LSTMCell": run_cell(our_cell, True)}, 5)
+    return {k: statistics.median(v) / steps * 1e6 for k, v in times.items()}
+
+
+def to_markdown(res: dict) -> str:
+    lines = [f"GEMM peak (torch.mm 1024³, {torch.get_num_threads()} threads): {res['gemm_peak_gflops']:.0f} GFLOP/s; "
+             f"T={T}, B={B}, I={I}, float32, torch {torch.__version__}; medians of {res['rounds']} interleaved rounds.", "",
+             "| layer | H | L | bi | torch fwd ms | rnnlab fused fwd ms | torch fwd+bwd ms | rnnlab fused fwd+bwd ms | "
+             "fused/torch (train) | GFLOP/s (fused train) | of peak | reference/torch (train) | lengths overhead | "
+             "activations MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["grid"]:
+        refr = f"{r['reference_vs_torch_train']:.2f}×" if "reference_vs_torch_train" in r else "–"
+        lines.append(f"| {r['kind']}{' (cuda)' if r['device'] == 'cuda' else ''} | {r['H']} | {r['layers']} | {'yes' if r['bidirectional'] else 'no'} | "
+                     f"{r['torch_fwd_ms']:.1f} | {r['fused_fwd_ms']:.1f} | {r['torch_train_ms']:.1f} | "
+                     f"{r['fused_train_ms']:.1f} | {r['fused_vs_torch_train']:.2f}× | {r['fused_train_gflops']:.0f} | "
+                     f"{r['fused_train_gflops'] / res['gemm_peak_gflops']:.0%} | {refr} | "
+                     f"{(r['lengths_overhead'] - 1) * 100:+.0f}% | {r['activation_MB']:.0f} |")
+    lines += ["", f"Streaming, batch 1, H=256 (µs per step, lower is better):", "",
+              "| way | µs/step |", "|---|---|"]
+    lines += [f"| {k} | {v:.0f} |" for k, v in res["streaming"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="H=256, one layer, unidirectional only")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/speed"))
+    args = ap.parse_args()
+    sizes = [256] if args.quick else [256, 512]
+    grid = []
+    for kind in ("LSTM", "GRU", "RNN"):
+        for H in sizes:
+            for layers in ([1] if args.quick else [1, 2]):
+                for bidir in ([False] if args.quick else [False, True]):
+                    row = bench_config(kind, H, layers, bidir, args.rounds, reference=(layers == 1 and not bidir))
+                    grid.append(row)
+                    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    if torch.cuda.is_available():  # the GPU section: same grid on cuDNN
+        for kind in ("LSTM", "GRU", "RNN"):
+            for H in sizes:
+                row = bench_config(kind, H, 1, False, args.rounds, reference=True, device="cuda")
+                grid.append(row)
+                print(json.dumps(row), flush=True)
+    res = {"gemm_peak_gflops": gemm_peak(), "rounds": args.rounds, "grid": grid, "streaming": streaming(),
+           "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        res["gpu"] = torch.cuda.get_device_name()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed.json").write_text(json.dumps(res, indent=2) + "\n")
+    (args.out / "speed.md").write_text(to_markdown(res))
+    print(to_markdown(res))
+
+
+if __name__ == "__main__":
+    main()
