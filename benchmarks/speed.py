@@ -184,7 +184,7 @@ def to_markdown(res: dict) -> str:
                      f"{r['fused_train_ms']:.1f} | {r['fused_vs_torch_train']:.2f}× | {r['fused_train_gflops']:.0f} | "
                      f"{r['fused_train_gflops'] / res['gemm_peak_gflops']:.0%} | {refr} | "
                      f"{(r['lengths_overhead'] - 1) * 100:+.0f}% | {r['activation_MB']:.0f} |")
-    lines += ["", f"Streaming, batch 1, H=256 (µs per step, lower is better):", "",
+    lines += ["", "Streaming, batch 1, H=256 (µs per step, lower is better):", "",
               "| way | µs/step |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in res["streaming"].items()]
     return "\n".join(lines) + "\n"

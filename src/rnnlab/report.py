@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .training.io import atomic_write
 
-__all__ = ["write_report", "metrics_table"]
+__all__ = ["write_report", "metrics_table", "save_figure"]
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
@@ -38,3 +38,11 @@ def write_report(path: str | Path, title: str, metrics: dict[str, float] | None 
     for heading, text in sections or []:
         parts.append(f"<h2>{html.escape(heading)}</h2><pre>{html.escape(text)}</pre>")
     atomic_write(path, "\n".join(parts) + "\n")
+
+
+def save_figure(fig, path: str | Path) -> None:
+    """Write a matplotlib figure as PNG atomically, then free it."""
+    import matplotlib.pyplot as plt
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)

@@ -15,6 +15,7 @@ APP_MODULES: dict[str, str | None] = {
     "classify": "classify",
     "textgen": None,
     "translate": "translate",
+    "chords": "chords",
     "memory": None,
 }
 

@@ -26,8 +26,8 @@ from ..data.sequences import BUNDLED, Sequences, load_sequences
 from ..errors import InputError
 from ..models import SeqToVec
 from ..training import TrainConfig, Trainer, load_weights, read_json, write_json
-from ..training.io import atomic_write
 from .base import App, RunContext
+from ..report import save_figure
 
 __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report"]
 
@@ -124,8 +124,7 @@ def plot_confusion(path: Path, cm: list[list[int]], classes: list[str], title: s
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 class ClassifyApp(App):

@@ -21,7 +21,6 @@ independently initialised networks.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +34,11 @@ from ..errors import InputError
 from ..models import SeqToVec
 from ..models.heads import gaussian_nll
 from ..recurrent import Recurrent
-from ..training import TensorBatches, TrainConfig, Trainer, load_weights, read_run_config
+from ..training import TensorBatches, TrainConfig, Trainer, load_weights
 from ..training.io import atomic_write
 from .base import App, RunContext
 from .forecast_baselines import BASELINES, ArimaBaseline, ets_forecast, forecast_metrics, naive, seasonal_naive
+from ..report import save_figure
 
 __all__ = ["ForecastConfig", "ForecastApp", "APP", "PRESETS"]
 
@@ -365,8 +365,7 @@ def plot_forecast(path: Path, plan: Plan, preds: dict, future: tuple | None, tit
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _future_labels(s: Series, h: int) -> list[str]:

@@ -38,6 +38,7 @@ from ..recurrent import Recurrent
 from ..training import TrainConfig, Trainer, write_json
 from ..training.io import atomic_write
 from .base import App, RunContext
+from ..report import save_figure
 
 __all__ = ["MemoryConfig", "MemoryLab", "APP", "TASKS", "MODELS", "gradient_norms"]
 
@@ -205,8 +206,7 @@ def plot_sweep(path: Path, rows: list[dict], cfg: MemoryConfig) -> None:
         ax.set_title(task)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- gradients
@@ -285,8 +285,7 @@ def plot_gradients(path: Path, norms: dict[str, np.ndarray], curves: dict[str, l
         ax.set_title("Elman RNN, adding problem: clipping")
         ax.legend()
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- the app

@@ -29,7 +29,7 @@ from ..decoding import sample_logits
 from ..errors import InputError
 from ..models import SeqToSeq
 from ..training import TrainConfig, Trainer, load_weights, stream_batches
-from ..training.io import atomic_write, read_json
+from ..training.io import atomic_write
 from .base import App, RunContext
 
 __all__ = ["TextGenConfig", "TextGenApp", "APP"]

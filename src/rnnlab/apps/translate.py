@@ -32,6 +32,7 @@ from ..models import EncoderDecoder
 from ..training import TrainConfig, Trainer, load_weights
 from ..training.io import atomic_write, write_json
 from .base import App, RunContext
+from ..report import save_figure
 
 __all__ = ["TranslateConfig", "TranslateApp", "APP"]
 
@@ -250,8 +251,7 @@ def plot_attention(path: Path, att: np.ndarray, src_tokens: list[str], out_token
     ax.set_ylabel("output")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 class TranslateApp(App):

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError, TrainingDiverged
 from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
-from .io import save_weights, write_json
+from .io import save_weights
 from .metrics import plot_history, write_csv
 
 __all__ = ["TrainConfig", "Trainer", "detach_state", "split_time", "shard_batch"]

@@ -1,0 +1,308 @@
+"""``rnnlab chords``: chord accompaniment for a melody (after Lim, Rhyu & Lee 2017).
+
+A bidirectional LSTM (2 layers × 128, Lim et al.'s configuration) reads a melody beat
+by beat (:mod:`rnnlab.data.music`) and names the chord of every beat. It is compared,
+on the same held-out chorales, with the two baselines the paper used:
+
+- an HMM: chords are the hidden states, the melody's beat is the emission (12
+  independent Bernoulli pitch classes given the chord, add-one smoothed counts),
+  transitions counted on the training chorales, Viterbi decoding;
+- an MLP (non-recurrent) on a window of ``2 * mlp_context + 1`` beats around each beat.
+
+Chorales are split into train / validation / test by piece (never by window), with the
+seed; ``max_pieces`` limits the corpus (the quick run uses the first 120).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.music import CHORDS, N_FEATURES, Piece, chord_pitches, chorale_pieces, load_melody, melody_features
+from ..errors import InputError
+from ..models import SeqToSeq
+from ..training import TrainConfig, Trainer, load_weights, write_json
+from .base import App, RunContext
+from .classify import classification_report, plot_confusion
+
+__all__ = ["ChordsConfig", "ChordsApp", "APP", "HMM", "viterbi"]
+
+N_CHORDS = len(CHORDS)
+
+
+@dataclass
+class ChordsConfig:
+    """data: "chorales" (music21's Bach chorales). max_pieces: use only the first N
+    (null: all). hidden_size / num_layers: the BLSTM (Lim et al.: 128 × 2). mlp_context:
+    beats on each side for the MLP. test_fraction / val_fraction: share of pieces."""
+
+    data: str = "chorales"
+    max_pieces: int | None = None
+    hidden_size: int = 128
+    num_layers: int = 2
+    dropout: float = 0.3
+    mlp_context: int = 4
+    mlp_hidden: int = 256
+    batch_size: int = 8
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=60, lr=2e-3, clip_norm=1.0, patience=12,
+                                                                   monitor="val_accuracy", monitor_mode="max",
+                                                                   log_every=10**9))
+
+    def __post_init__(self) -> None:
+        if self.data != "chorales":
+            raise ValueError(f"data: only 'chorales' (music21's Bach chorales) can be trained on, got {self.data!r}")
+
+
+def split_pieces(n: int, val: float, test: float, seed: int) -> tuple[list[int], list[int], list[int]]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_test, n_val = max(1, int(n * test)), max(1, int(n * val))
+    return sorted(order[n_test + n_val:]), sorted(order[n_test:n_test + n_val]), sorted(order[:n_test])
+
+
+def pad_pieces(pieces: list[Piece]) -> tuple[Tensor, Tensor, Tensor]:
+    lengths = torch.tensor([len(p.y) for p in pieces])
+    T = int(lengths.max())
+    x = torch.zeros(len(pieces), T, N_FEATURES)
+    y = torch.full((len(pieces), T), -1, dtype=torch.long)
+    for i, p in enumerate(pieces):
+        x[i, : len(p.y)] = torch.tensor(p.x, dtype=torch.float32)
+        y[i, : len(p.y)] = torch.tensor(p.y)
+    return x, lengths, y
+
+
+# ---------------------------------------------------------------------------- baselines
+class HMM:
+    """Chords as hidden states; per state, independent Bernoulli pitch classes + rest."""
+
+    def fit(self, pieces: list[Piece]) -> "HMM":
+        K = N_CHORDS
+        trans = np.ones((K, K))
+        start = np.ones(K)
+        on = np.ones((K, 13))  # the 12 pitch classes and the rest flag
+        total = np.full(K, 2.0)
+        for p in pieces:
+            start[p.y[0]] += 1
+            for a, b in zip(p.y[:-1], p.y[1:]):
+                trans[a, b] += 1
+            active = p.x[:, :13] > 0
+            for t, c in enumerate(p.y):
+                on[c] += active[t]
+                total[c] += 1
+        self.log_start = np.log(start / start.sum())
+        self.log_trans = np.log(trans / trans.sum(1, keepdims=True))
+        prob = on / total[:, None]
+        self.log_on, self.log_off = np.log(prob), np.log1p(-prob)
+        return self
+
+    def emissions(self, x: np.ndarray) -> np.ndarray:
+        active = (x[:, :13] > 0).astype(float)
+        return active @ self.log_on.T + (1 - active) @ self.log_off.T  # (T, K)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return viterbi(self.log_start, self.log_trans, self.emissions(x))
+
+
+def viterbi(log_start: np.ndarray, log_trans: np.ndarray, log_emit: np.ndarray) -> np.ndarray:
+    """Most likely state path for emissions ``(T, K)``."""
+    T, K = log_emit.shape
+    score = log_start + log_emit[0]
+    back = np.zeros((T, K), dtype=np.int64)
+    for t in range(1, T):
+        cand = score[:, None] + log_trans  # (from, to)
+        back[t] = cand.argmax(0)
+        score = cand.max(0) + log_emit[t]
+    path = np.zeros(T, dtype=np.int64)
+    path[-1] = score.argmax()
+    for t in range(T - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def windows(x: np.ndarray, context: int) -> np.ndarray:
+    """(T, (2c+1)*F): each beat with its c neighbours on each side (zeros past the ends)."""
+    padded = np.concatenate([np.zeros((context, x.shape[1])), x, np.zeros((context, x.shape[1]))])
+    return np.stack([padded[t:t + 2 * context + 1].ravel() for t in range(len(x))])
+
+
+def train_mlp(pieces: list[Piece], cfg: ChordsConfig, seed: int) -> nn.Module:
+    X = torch.tensor(np.concatenate([windows(p.x, cfg.mlp_context) for p in pieces]), dtype=torch.float32)
+    Y = torch.tensor(np.concatenate([p.y for p in pieces]))
+    torch.manual_seed(seed)
+    mlp = nn.Sequential(nn.Linear(X.shape[1], cfg.mlp_hidden), nn.ReLU(), nn.Dropout(0.3),
+                        nn.Linear(cfg.mlp_hidden, cfg.mlp_hidden), nn.ReLU(), nn.Dropout(0.3),
+                        nn.Linear(cfg.mlp_hidden, N_CHORDS))
+    from ..training import TensorBatches
+
+    Trainer(mlp, lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+            TrainConfig(epochs=30, lr=1e-3, clip_norm=1.0, seed=seed), verbose=False).fit(
+        TensorBatches(X, Y, batch_size=256, seed=seed))
+    return mlp.eval()
+
+
+# ---------------------------------------------------------------------------- the app
+def build_model(cfg: ChordsConfig) -> SeqToSeq:
+    return SeqToSeq(N_FEATURES, N_CHORDS, cfg.hidden_size, "lstm", num_layers=cfg.num_layers, bidirectional=True,
+                    dropout=cfg.dropout)
+
+
+@torch.no_grad()
+def blstm_predict(model: SeqToSeq, pieces: list[Piece]) -> list[np.ndarray]:
+    model.eval()
+    x, lengths, _ = pad_pieces(pieces)
+    logits, _ = model(x, lengths=lengths)
+    pred = logits.argmax(-1).numpy()
+    return [pred[i, : len(p.y)] for i, p in enumerate(pieces)]
+
+
+class ChordsApp(App):
+    name = "chords"
+    help = "Chord accompaniment from a melody: BLSTM vs HMM vs MLP on the Bach chorales (music21)."
+    summary = "BLSTM harmonisation of Bach chorale melodies vs HMM and MLP baselines"
+    Config = ChordsConfig
+
+    def quick_config(self) -> ChordsConfig:
+        return ChordsConfig(max_pieces=120, batch_size=4, dropout=0.1, train=TrainConfig(
+            epochs=40, lr=3e-3, clip_norm=1.0, patience=10, monitor="val_accuracy", monitor_mode="max",
+            log_every=10**9))
+
+    def _data(self, cfg: ChordsConfig, log) -> tuple[list[Piece], list[Piece], list[Piece]]:
+        pieces = chorale_pieces(cfg.max_pieces, log)
+        if len(pieces) < 10:
+            raise InputError(f"only {len(pieces)} chorales could be read; need at least 10")
+        tr, va, te = split_pieces(len(pieces), cfg.val_fraction, cfg.test_fraction, cfg.train.seed)
+        return [pieces[i] for i in tr], [pieces[i] for i in va], [pieces[i] for i in te]
+
+    def fit(self, cfg: ChordsConfig, ctx: RunContext) -> dict[str, float]:
+        train, val, test = self._data(cfg, ctx.log)
+        ctx.log(f"chords: {len(train)} / {len(val)} / {len(test)} chorales (train / validation / test), "
+                f"{sum(len(p.y) for p in train)} training beats")
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg)
+        xva, lva, yva = pad_pieces(val)
+
+        def loss_fn(m, batch):
+            x, lengths, y = batch
+            T = int(lengths.max())
+            logits, _ = m(x[:, :T], lengths=lengths)
+            return nn.functional.cross_entropy(logits.reshape(-1, N_CHORDS), y[:, :T].reshape(-1), ignore_index=-1)
+
+        def evaluate(m):
+            logits, _ = m(xva, lengths=lva)
+            valid = yva >= 0
+            return {"val_accuracy": float((logits.argmax(-1)[valid] == yva[valid]).float().mean())}
+
+        from ..training import TensorBatches
+
+        xtr, ltr, ytr = pad_pieces(train)
+        Trainer(model, loss_fn, cfg.train, run_dir=ctx.run_dir, evaluate_fn=evaluate, verbose=ctx.verbose).fit(
+            TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=ctx.resume)
+        return self._evaluate(cfg, model, train, test, ctx.run_dir)
+
+    def _evaluate(self, cfg, model, train: list[Piece], test: list[Piece], run_dir: Path) -> dict[str, float]:
+        y = np.concatenate([p.y for p in test])
+        preds = {"blstm": np.concatenate(blstm_predict(model, test))}
+        hmm = HMM().fit(train)
+        preds["hmm"] = np.concatenate([hmm.predict(p.x) for p in test])
+        mlp = train_mlp(train, cfg, cfg.train.seed)
+        with torch.no_grad():
+            preds["mlp"] = np.concatenate([mlp(torch.tensor(windows(p.x, cfg.mlp_context), dtype=torch.float32))
+                                           .argmax(-1).numpy() for p in test])
+        counts = np.bincount(np.concatenate([p.y for p in train]), minlength=N_CHORDS)
+        metrics = {"accuracy": float((preds["blstm"] == y).mean())}
+        for name in ("hmm", "mlp"):
+            metrics[f"baseline_{name}_accuracy"] = float((preds[name] == y).mean())
+        metrics["baseline_majority_accuracy"] = float((y == counts.argmax()).mean())
+        metrics["gain_over_hmm_pct"] = 100 * (metrics["accuracy"] / metrics["baseline_hmm_accuracy"] - 1)
+        metrics["gain_over_mlp_pct"] = 100 * (metrics["accuracy"] / metrics["baseline_mlp_accuracy"] - 1)
+        metrics["test_chorales"] = len(test)
+        metrics["test_beats"] = int(len(y))
+        rep = classification_report(y, preds["blstm"], CHORDS)
+        write_json(run_dir / "chords_report.json", {"blstm": rep, "test_pieces": [p.name for p in test]})
+        plot_confusion(run_dir / "confusion.png", rep["confusion"], CHORDS,
+                       f"BLSTM on {len(test)} held-out chorales: accuracy {metrics['accuracy']:.3f} "
+                       f"(HMM {metrics['baseline_hmm_accuracy']:.3f}, MLP {metrics['baseline_mlp_accuracy']:.3f})")
+        return metrics
+
+    def load(self, run_dir: Path):
+        cfg = self.load_config(run_dir)
+        model = build_model(cfg)
+        load_weights(run_dir / "model.safetensors", model)
+        return cfg, model.eval()
+
+    def evaluate(self, run_dir: Path) -> dict[str, float]:
+        cfg, model = self.load(run_dir)
+        train, _, test = self._data(cfg, lambda m: print(m, file=sys.stderr))
+        return self._evaluate(cfg, model, train, test, run_dir)
+
+    def harmonize(self, run_dir: Path, melody: str, out: Path, part: int | None = None) -> list[str]:
+        """Write ``out``.musicxml and ``out``.mid (melody + chord track); return the chords."""
+        from music21 import chord, note, stream
+
+        cfg, model = self.load(run_dir)
+        normal_part, semis, original = load_melody(melody, part)
+        x = melody_features(normal_part)
+        if not len(x):
+            raise InputError(f"{melody}: the melody is empty")
+        with torch.no_grad():
+            logits, _ = model(torch.tensor(x, dtype=torch.float32).unsqueeze(0))
+        labels = logits[0].argmax(-1).numpy()
+        shift = -semis  # back to the melody's own key
+        chords_part = stream.Part(id="chords")
+        names = []
+        for b, lab in enumerate(labels):
+            lab = int(lab)
+            if lab >= 24:
+                names.append(CHORDS[lab])
+                chords_part.insert(float(b), note.Rest(quarterLength=1.0))
+                continue
+            root = (lab % 12 + shift) % 12
+            label = root + (12 if lab >= 12 else 0)
+            names.append(CHORDS[label])
+            c = chord.Chord(chord_pitches(label), quarterLength=1.0)
+            if b == 0 or names[-2] != names[-1]:
+                c.addLyric(CHORDS[label])  # the chord name, shown under the staff when it changes
+            chords_part.insert(float(b), c)
+        ts = original.recurse().getElementsByClass("TimeSignature")
+        if ts:
+            chords_part.insert(0, ts[0].__class__(ts[0].ratioString))
+        chords_part = chords_part.makeMeasures()  # MIDI and MusicXML writers want bars
+        score = stream.Score([original, chords_part])
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            score.write("musicxml", fp=str(out.with_suffix(".musicxml")))
+            score.write("midi", fp=str(out.with_suffix(".mid")))
+        except Exception as e:
+            raise InputError(f"{out}: could not write the harmonisation ({type(e).__name__}: {e})") from None
+        return names
+
+    def add_commands(self, cli, guarded) -> None:
+        import typer
+
+        @cli.command("harmonize")
+        def harmonize(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab chords train'."),
+                      melody: str = typer.Argument(..., help="A melody: MusicXML, MIDI or ABC."),
+                      out: Path = typer.Option(Path("harmonized"), "--out", help="Output stem (.musicxml and .mid)."),
+                      part: int = typer.Option(None, "--part", help="Which part is the melody (0-based).")):
+            """Harmonise a melody: writes MusicXML and MIDI with a chord track; prints the chords per beat."""
+            names = guarded(lambda: self.harmonize(run_dir, melody, out, part))
+            typer.echo(" ".join(names))
+            typer.echo(f"wrote {out.with_suffix('.musicxml')} and {out.with_suffix('.mid')}")
+
+        @cli.command("predict")
+        def predict(run_dir: Path = typer.Argument(...), melody: str = typer.Argument(...),
+                    out: Path = typer.Option(Path("harmonized"), "--out"), part: int = typer.Option(None, "--part")):
+            """Same as harmonize."""
+            typer.echo(" ".join(guarded(lambda: self.harmonize(run_dir, melody, out, part))))
+
+
+APP = ChordsApp()

@@ -1,0 +1,226 @@
+"""Melodies and chords from scores (music21): the Bach chorales as data, melody files in.
+
+Time unit: the beat (a quarter note). For each beat:
+
+- melody features: the 12 pitch classes of the melody, weighted by how long each sounds
+  in the beat, a rest flag, and the beat's place in the bar (one-hot: downbeat, 2nd,
+  3rd, 4th or later) — 17 numbers (Lim et al. 2017 use 12 pitch-class vectors per time
+  unit; the metre tells where chords tend to change);
+- target: the chord sounding at the beat's start in music21's ``chordify`` of all parts,
+  as root + quality in a 26-class vocabulary: 12 major triads (``C`` ... ``B``), 12 minor
+  triads (``Cm`` ... ``Bm``), ``other`` (diminished, augmented, incomplete or extended
+  sonorities that are not a plain triad) and ``rest``. Sevenths count as their triad
+  (G7 → G), as chord-symbol systems do.
+
+Key normalisation: every chorale is transposed so that its key (music21's Krumhansl
+analysis) becomes C major or A minor; ``harmonize`` transposes its answer back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["CHORDS", "Piece", "melody_features", "chorale_pieces", "load_melody", "chord_label", "chord_pitches"]
+
+NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+CHORDS = NOTE_NAMES + [n + "m" for n in NOTE_NAMES] + ["other", "rest"]
+OTHER, REST = 24, 25
+N_FEATURES = 17
+FEATURES_VERSION = "2"  # part of the cache key: bump when the features change
+
+
+@dataclass
+class Piece:
+    """One piece on the beat grid: x (beats, 13) melody features, y (beats,) chord ids."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+
+
+def chord_label(c) -> int:
+    """Chord-vocabulary id of a music21 Chord (see the module docstring)."""
+    pcs = {p.pitchClass for p in c.pitches}
+    if not pcs:
+        return REST
+    try:
+        root = c.root().pitchClass
+    except Exception:  # music21 cannot find a root for some clusters
+        return OTHER
+    third_major, third_minor, fifth = (root + 4) % 12 in pcs, (root + 3) % 12 in pcs, (root + 7) % 12 in pcs
+    if fifth and third_major and not third_minor:
+        return root
+    if fifth and third_minor and not third_major:
+        return 12 + root
+    return OTHER
+
+
+def chord_pitches(label: int, octave: int = 3) -> list[str]:
+    """Pitches (names with octave) of a vocabulary chord, for writing the chord track."""
+    if label >= OTHER:
+        return []
+    root = label % 12
+    third = 3 if label >= 12 else 4
+    midi = [12 * (octave + 1) + root + k for k in (0, third, 7)]
+    return [f"{NOTE_NAMES[m % 12]}{m // 12 - 1}" for m in midi]
+
+
+def _check_meter(score, name: str) -> None:
+    from music21 import meter
+
+    for ts in score.recurse().getElementsByClass(meter.TimeSignature):
+        if ts.denominator not in (2, 4):
+            raise InputError(f"{name}: time signature {ts.ratioString} is not supported (rnnlab works on quarter-note "
+                             "beats: use a piece in 2/4, 3/4, 4/4, 2/2 or 3/2)")
+
+
+def melody_features(part, n_beats: int | None = None) -> np.ndarray:
+    """(beats, 17): pitch-class durations per beat (normalised), a rest flag, metre."""
+    notes = [(float(n.offset), float(n.quarterLength), n) for n in part.flatten().notes]
+    end = max([o + d for o, d, _ in notes] + [float(part.flatten().highestTime)])  # trailing rests count
+    beats = n_beats if n_beats is not None else int(np.ceil(end))
+    x = np.zeros((beats, 13))
+    for off, dur, n in notes:
+        pcs = [p.pitchClass for p in n.pitches]
+        t = off
+        while t < off + dur - 1e-9 and int(t) < beats:
+            b = int(np.floor(t + 1e-9))
+            seg = min(off + dur, b + 1) - t
+            for pc in pcs:
+                x[b, pc] += seg
+            t = b + 1
+    sums = x[:, :12].sum(1, keepdims=True)
+    x[:, :12] = np.where(sums > 0, x[:, :12] / np.maximum(sums, 1e-9), 0)
+    x[:, 12] = (sums[:, 0] == 0).astype(float)
+    metre = np.eye(4)[np.minimum(beat_positions(part, beats), 3)]
+    return np.concatenate([x, metre], 1)
+
+
+def beat_positions(part, beats: int) -> np.ndarray:
+    """Each beat's position in its bar (0 = downbeat), from the part's measures
+    (pickup bars included); every 4th beat if the part has no measures."""
+    pos = np.arange(beats) % 4
+    for m in part.getElementsByClass("Measure"):
+        start, pad = float(m.offset), float(m.paddingLeft or 0.0)
+        for b in range(int(np.ceil(start - 1e-9)), int(np.ceil(start + float(m.duration.quarterLength) - 1e-9))):
+            if 0 <= b < beats:
+                pos[b] = int(b - start + pad)
+    return pos
+
+
+def _normalise_key(score):
+    from music21 import interval, pitch
+
+    k = score.analyze("key")
+    target = pitch.Pitch("C" if k.mode == "major" else "A")
+    iv = interval.Interval(k.tonic, target)
+    semis = iv.semitones % 12
+    if semis > 6:
+        semis -= 12
+    return score.transpose(semis), semis
+
+
+def piece_from_score(score, name: str) -> Piece:
+    """Key-normalised beats of a four-part chorale: soprano features, chord targets."""
+    _check_meter(score, name)
+    score, _ = _normalise_key(score)
+    parts = list(score.parts)
+    soprano = parts[0]
+    x = melody_features(soprano)
+    chords = score.chordify().flatten().getElementsByClass("Chord")
+    y = np.full(len(x), REST, dtype=np.int64)
+    spans = [(float(c.offset), float(c.offset + c.quarterLength), c) for c in chords]
+    j = 0
+    for b in range(len(x)):
+        while j < len(spans) and spans[j][1] <= b + 1e-9:
+            j += 1
+        if j < len(spans) and spans[j][0] <= b + 1e-9:
+            y[b] = chord_label(spans[j][2])
+    return Piece(name, x, y)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("RNNLAB_CACHE", Path.home() / ".cache" / "rnnlab"))
+
+
+def chorale_pieces(limit: int | None = None, log=lambda m: None) -> list[Piece]:
+    """The four-part Bach chorales music21 ships, as key-normalised beat sequences.
+
+    Parsing takes minutes, so the result is cached as JSON (``~/.cache/rnnlab``, or
+    ``$RNNLAB_CACHE``) keyed by the music21 version and the file list.
+    """
+    import music21
+    from music21 import corpus
+
+    paths = sorted(str(p) for p in corpus.getComposer("bach") if "riemenschneider" not in str(p))
+    if limit:
+        paths = paths[:limit]
+    key = hashlib.sha1((FEATURES_VERSION + music21.__version__ + "|".join(paths)).encode()).hexdigest()[:12]
+    cache = _cache_dir() / f"chorales-{key}.json"
+    if cache.exists():
+        try:
+            data = json.loads(cache.read_text())
+            return [Piece(d["name"], np.array(d["x"]), np.array(d["y"], dtype=np.int64)) for d in data]
+        except (json.JSONDecodeError, KeyError):
+            pass  # a damaged cache is rebuilt
+    pieces = []
+    for i, p in enumerate(paths):
+        try:
+            score = corpus.parse(p)
+        except Exception:
+            continue
+        if len(score.parts) != 4:
+            continue  # only four-part chorales
+        try:
+            pieces.append(piece_from_score(score, Path(p).stem))
+        except InputError:
+            continue
+        if (i + 1) % 50 == 0:
+            log(f"parsed {i + 1}/{len(paths)} chorales")
+    from ..training.io import atomic_write
+
+    atomic_write(cache, json.dumps([{"name": q.name, "x": q.x.round(4).tolist(), "y": q.y.tolist()} for q in pieces]))
+    return pieces
+
+
+def load_melody(path: str, part: int | None = None):
+    """``(melody part, semitones it was transposed by to reach C / Am, score)``."""
+    from music21 import converter
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        score = converter.parse(str(p))
+    except Exception as e:
+        raise InputError(f"{path}: music21 cannot parse this file ({type(e).__name__}: {str(e)[:120]}); give "
+                         "MusicXML, MIDI or ABC") from None
+    _check_meter(score, path)
+    parts = list(getattr(score, "parts", [])) or [score]
+    candidates = [q for q in parts if len(q.flatten().notes)]
+    if not candidates:
+        raise InputError(f"{path}: no notes; the melody is empty")
+    if part is None:
+        if len(candidates) > 1:
+            raise InputError(f"{path}: {len(candidates)} parts have notes; choose the melody with --part N "
+                             f"(0 to {len(parts) - 1})")
+        chosen = candidates[0]
+    else:
+        if not 0 <= part < len(parts):
+            raise InputError(f"--part {part}: the file has parts 0 to {len(parts) - 1}")
+        chosen = parts[part]
+        if not len(chosen.flatten().notes):
+            raise InputError(f"{path}: part {part} has no notes")
+    from music21 import stream
+
+    solo = stream.Score([chosen])
+    normal, semis = _normalise_key(solo)
+    return normal.parts[0], semis, chosen

@@ -1,0 +1,91 @@
+"""rnnlab chords: chord labels, Viterbi, features, harmonize end to end, bad input."""
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+
+from conftest import read_json
+from rnnlab.apps.chords import viterbi
+from rnnlab.data.music import CHORDS, OTHER, REST, chord_label, melody_features
+
+
+def test_chord_labels():
+    from music21 import chord
+
+    assert CHORDS[chord_label(chord.Chord("C4 E4 G4"))] == "C"
+    assert CHORDS[chord_label(chord.Chord("A3 C4 E4"))] == "Am"
+    assert CHORDS[chord_label(chord.Chord("G3 B3 D4 F4"))] == "G"  # a seventh counts as its triad
+    assert chord_label(chord.Chord("B3 D4 F4")) == OTHER  # diminished
+    assert chord_label(chord.Chord([])) == REST
+    assert len(CHORDS) == 26
+
+
+def test_viterbi_matches_brute_force():
+    rng = np.random.default_rng(0)
+    K, T = 3, 5
+    ls = np.log(rng.dirichlet(np.ones(K)))
+    lt = np.log(rng.dirichlet(np.ones(K), size=K))
+    le = np.log(rng.dirichlet(np.ones(K), size=T))
+    best = max(itertools.product(range(K), repeat=T),
+               key=lambda p: ls[p[0]] + le[0, p[0]] + sum(lt[p[t - 1], p[t]] + le[t, p[t]] for t in range(1, T)))
+    assert viterbi(ls, lt, le).tolist() == list(best)
+
+
+def test_melody_features_per_beat():
+    from music21 import converter
+
+    part = converter.parse("tinyNotation: 4/4 c4 e2 r4")
+    x = melody_features(part)
+    assert x.shape == (4, 17)
+    assert x[0, 0] == 1 and x[1, 4] == 1 and x[2, 4] == 1 and x[3, 12] == 1  # C, E, E, rest
+    assert x[0, 13] == 1 and x[1, 14] == 1  # downbeat, second beat
+
+
+def write_melody(path, notation="tinyNotation: 4/4 c4 d4 e4 f4 g2 e2 d4 c4 d4 e4 c1"):
+    from music21 import converter
+
+    converter.parse(notation).write("musicxml", fp=str(path))
+    return path
+
+
+def test_harmonize_end_to_end(tmp_path, cli):
+    os.environ["RNNLAB_CACHE"] = str(tmp_path / "cache")
+    run = tmp_path / "run"
+    code, out, err = cli("chords", "train", "--quick", "--out", str(run), "--epochs", "2",
+                         "--set", "max_pieces=15", "--set", "hidden_size=16")
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert {"accuracy", "baseline_hmm_accuracy", "baseline_mlp_accuracy"} <= set(m)
+    assert (run / "confusion.png").exists()
+    melody = write_melody(tmp_path / "tune.musicxml")
+    code, out, err = cli("chords", "harmonize", str(run), str(melody), "--out", str(tmp_path / "out" / "tune"))
+    assert code == 0, err
+    assert (tmp_path / "out" / "tune.musicxml").exists() and (tmp_path / "out" / "tune.mid").exists()
+    names = out.splitlines()[0].split()
+    assert len(names) == 16 and set(names) <= set(CHORDS)
+    # bad input
+    (tmp_path / "junk.xml").write_text("<not music")
+    code, _, err = cli("chords", "harmonize", str(run), str(tmp_path / "junk.xml"))
+    assert code == 2 and "cannot parse" in err
+    six8 = write_melody(tmp_path / "six8.musicxml", "tinyNotation: 6/8 c4. d4. e4. f4.")
+    code, _, err = cli("chords", "harmonize", str(run), str(six8))
+    assert code == 2 and "6/8" in err
+    from music21 import converter, stream
+
+    two = stream.Score([converter.parse("tinyNotation: 4/4 c4 d4 e4 f4"), converter.parse("tinyNotation: 4/4 e4 f4 g4 a4")])
+    two.write("musicxml", fp=str(tmp_path / "two.musicxml"))
+    code, _, err = cli("chords", "harmonize", str(run), str(tmp_path / "two.musicxml"))
+    assert code == 2 and "--part" in err
+    code, out, err = cli("chords", "harmonize", str(run), str(tmp_path / "two.musicxml"), "--part", "1",
+                         "--out", str(tmp_path / "p1"))
+    assert code == 0, err
+
+
+@pytest.mark.slow
+def test_quick_blstm_beats_hmm(tmp_path, cli):
+    code, out, err = cli("chords", "train", "--quick", "--out", str(tmp_path / "q"))
+    assert code == 0, err
+    m = read_json(tmp_path / "q" / "metrics.json")
+    assert m["accuracy"] > m["baseline_hmm_accuracy"] > m["baseline_majority_accuracy"]
