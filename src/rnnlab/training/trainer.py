@@ -47,7 +47,8 @@ class TrainConfig:
     """Settings of the training loop (every field round-trips through config.json).
 
     epochs: passes over the training data. max_steps: stop after this many optimiser
-    steps in all (None: no limit). lr, optimizer (adam | adamw | sgd | rmsprop),
+    steps in all (None: no limit). time_limit_minutes: stop after this much wall-clock
+    training time (this process; checked after every batch; the run stays resumable). lr, optimizer (adam | adamw | sgd | rmsprop),
     weight_decay, momentum (sgd, rmsprop). schedule: none | cosine (to 0 over the epochs)
     | step (× lr_gamma every lr_step_epochs) | plateau (× lr_gamma when the monitored
     metric stalls for lr_step_epochs). clip_norm: clip the global gradient norm (None: no
@@ -61,6 +62,7 @@ class TrainConfig:
 
     epochs: int = 10
     max_steps: int | None = None
+    time_limit_minutes: float | None = None
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -260,6 +262,7 @@ class Trainer:
             _seed_everything(c.seed)
         self.history = st["history"]
         progress = _Progress(self.verbose, c.log_every)
+        t_start = time.perf_counter()
         done = (st["stopped_early"] or st["epoch"] >= c.epochs
                 or (c.max_steps is not None and st["global_step"] >= c.max_steps))
         while not done:
@@ -283,12 +286,17 @@ class Trainer:
                 st["epoch_batches"] += 1
                 progress.update(i + 1, st["global_step"], loss_value)
                 if c.max_steps is not None and st["global_step"] >= c.max_steps:
-                    done = True
+                    done, why = True, "max_steps"
+                    break
+                if c.time_limit_minutes is not None and time.perf_counter() - t_start > 60 * c.time_limit_minutes:
+                    done, why = True, "time_limit_minutes"
                     break
                 if c.checkpoint_every and st["global_step"] % c.checkpoint_every == 0:
                     self._checkpoint(st, carry)
-            if done:  # stopped inside the epoch: keep it resumable from this batch
-                progress.end_epoch(f"stopped at step {st['global_step']} (max_steps)")
+            if done:  # stopped inside the epoch: evaluate, and keep it resumable from this batch
+                progress.end_epoch(f"stopped at step {st['global_step']} ({why})")
+                if why == "time_limit_minutes":
+                    self._end_epoch(st, grad_norm, time.perf_counter() - t_epoch, progress, partial=True)
                 self._checkpoint(st, carry)
                 break
             self._end_epoch(st, grad_norm, time.perf_counter() - t_epoch, progress)
@@ -332,11 +340,15 @@ class Trainer:
             f"(--set lr={self.config.lr / 10:g}){where}"
         )
 
-    def _end_epoch(self, st: dict, grad_norm: float, seconds: float, progress: _Progress) -> None:
+    def _end_epoch(self, st: dict, grad_norm: float, seconds: float, progress: _Progress,
+                   partial: bool = False) -> None:
+        """Log the epoch, evaluate, keep the best weights. ``partial``: training stops
+        inside this epoch (time limit); it is scored but the loop's position is kept."""
         c = self.config
         row = {"epoch": st["epoch"] + 1, "step": st["global_step"],
                "train_loss": st["epoch_loss_sum"] / max(st["epoch_batches"], 1),
-               "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3)}
+               "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3),
+               "elapsed_s": round((self.history[-1]["elapsed_s"] if self.history else 0.0) + seconds, 3)}
         if self.evaluate_fn is not None:
             self.model.eval()
             with torch.no_grad():
@@ -364,13 +376,14 @@ class Trainer:
                 self.scheduler.step()
         self.history.append(row)
         st["history"] = self.history
-        st["epoch"] += 1
-        st["batch_in_epoch"], st["epoch_loss_sum"], st["epoch_batches"] = 0, 0.0, 0
+        if not partial:
+            st["epoch"] += 1
+            st["batch_in_epoch"], st["epoch_loss_sum"], st["epoch_batches"] = 0, 0.0, 0
         if c.patience is not None and st["bad_epochs"] >= c.patience:
             st["stopped_early"] = True
         if self.stop_fn is not None and self.stop_fn(row):
             st["stopped_early"] = True
-        shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds")
+        shown = " ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "step", "seconds", "elapsed_s")
                          and isinstance(v, float))
         progress.end_epoch(f"epoch {row['epoch']}/{c.epochs} step {row['step']} {shown} ({seconds:.1f}s)"
                            + (" *" if improved else "") + (" early stop" if st["stopped_early"] else ""))
