@@ -97,3 +97,30 @@ def test_quick_default_beats_majority(tmp_path, cli):
     assert code == 0, err
     m = read_json(tmp_path / "q" / "metrics.json")
     assert m["accuracy"] > 0.9 > m["baseline_majority_accuracy"]
+
+
+def test_cli_resume_of_a_killed_run_gives_the_uninterrupted_weights(tmp_path, cli):
+    """A run stopped mid-training (its checkpoint holds step 5 of 12) and resumed with
+    --resume ends with exactly the weights of a run that was never interrupted."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    data = make_npz(tmp_path / "ramps.npz", n=40)
+    common = ["--quick", "--data", str(data), "--epochs", "6", "--seed", "3", "--set", "train.checkpoint_every=1"]
+    code, _, err = cli("classify", "train", *common, "--out", str(tmp_path / "full"))
+    assert code == 0, err
+    code, _, err = cli("classify", "train", *common, "--out", str(tmp_path / "killed"), "--set", "train.max_steps=5")
+    assert code == 0, err
+    cfg_path = tmp_path / "killed" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["config"]["train"]["max_steps"] = None  # as if the process had been killed after step 5
+    cfg_path.write_text(json.dumps(cfg))
+    assert json.loads((tmp_path / "killed" / "checkpoint" / "trainer.json").read_text())["global_step"] == 5
+    code, _, err = cli("classify", "train", "--resume", str(tmp_path / "killed"))
+    assert code == 0, err
+    a = load_file(tmp_path / "full" / "checkpoint" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "checkpoint" / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    assert json.loads((tmp_path / "killed" / "metrics.json").read_text())["accuracy"] == \
+        json.loads((tmp_path / "full" / "metrics.json").read_text())["accuracy"]
