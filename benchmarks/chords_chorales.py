@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from _common import mean_std, train
+
 from rnnlab.apps.chords import APP
 
 

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from _common import mean_std, train
+
 from rnnlab.apps.classify import APP
 from rnnlab.data.sequences import BUNDLED
 

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from _common import curve, train
+
 from rnnlab.apps.textgen import APP
 
 

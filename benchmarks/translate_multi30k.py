@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from _common import curve, train
+
 from rnnlab.apps.translate import APP
 
 

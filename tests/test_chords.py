@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import read_json
+
 from rnnlab.apps.chords import viterbi
 from rnnlab.data.music import CHORDS, OTHER, REST, chord_label, melody_features
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import read_json
+
 from rnnlab.apps.classify import classification_report, stratified_split
 from rnnlab.data.sequences import load_sequences
 from rnnlab.errors import InputError

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import read_json
+
 from rnnlab.apps.forecast import ForecastConfig, make_plan, windows
 from rnnlab.apps.forecast_baselines import forecast_metrics, seasonal_naive
 from rnnlab.data.timeseries import read_csv_series

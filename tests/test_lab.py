@@ -2,10 +2,15 @@
 
 import numpy as np
 import torch
-
 from conftest import read_json
+
 from rnnlab.apps.memory import MemoryConfig, gradient_norms, summarize
-from rnnlab.data.synthetic import COPY_LENGTH, adding_problem, copy_memory, delayed_recall
+from rnnlab.data.synthetic import (
+    COPY_LENGTH,
+    adding_problem,
+    copy_memory,
+    delayed_recall,
+)
 
 
 def test_adding_problem_targets():

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import read_json
+
 from rnnlab.apps.textgen import APP, TextGenConfig, build_model
 from rnnlab.data.text import CharVocab, read_text_file, stdlib_corpus
 from rnnlab.errors import InputError

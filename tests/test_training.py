@@ -8,7 +8,14 @@ from torch import nn
 
 import rnnlab
 from rnnlab.errors import InputError, TrainingDiverged
-from rnnlab.training import TensorBatches, TrainConfig, Trainer, apply_overrides, from_dict, load_weights
+from rnnlab.training import (
+    TensorBatches,
+    TrainConfig,
+    Trainer,
+    apply_overrides,
+    from_dict,
+    load_weights,
+)
 
 
 def regression_setup(seed=0):

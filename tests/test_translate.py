@@ -3,8 +3,8 @@
 import datetime as dt
 
 import pytest
-
 from conftest import read_json
+
 from rnnlab.data.parallel import DATE_STYLES, TokenVocab, generate_dates, read_parallel
 from rnnlab.errors import InputError
 

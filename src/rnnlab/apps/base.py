@@ -17,7 +17,14 @@ from typing import Any, Callable
 
 from ..errors import InputError
 from ..report import write_report
-from ..training import apply_overrides, from_dict, new_run_dir, read_run_config, to_dict, write_metrics
+from ..training import (
+    apply_overrides,
+    from_dict,
+    new_run_dir,
+    read_run_config,
+    to_dict,
+    write_metrics,
+)
 from ..training.rundir import write_run_config
 
 __all__ = ["App", "RunContext"]

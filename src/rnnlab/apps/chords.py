@@ -24,7 +24,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.music import CHORDS, N_FEATURES, Piece, chord_pitches, chorale_pieces, load_melody, melody_features
+from ..data.music import (
+    CHORDS,
+    N_FEATURES,
+    Piece,
+    chorale_pieces,
+    chord_pitches,
+    load_melody,
+    melody_features,
+)
 from ..errors import InputError
 from ..models import SeqToSeq
 from ..training import TrainConfig, Trainer, load_weights, write_json

@@ -25,9 +25,10 @@ from torch import Tensor, nn
 from ..data.sequences import BUNDLED, Sequences, load_sequences
 from ..errors import InputError
 from ..models import SeqToVec
-from ..training import TrainConfig, Trainer, load_weights, read_json, write_json
-from .base import App, RunContext
 from ..report import save_figure
+from ..training import TrainConfig, Trainer, load_weights, read_json, write_json
+from ..training.config import check_choices
+from .base import App, RunContext
 
 __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report"]
 
@@ -54,10 +55,7 @@ class ClassifyConfig:
                                                                    weight_decay=1e-4, log_every=10**9))
 
     def __post_init__(self) -> None:
-        if self.cell not in ("lstm", "gru", "rnn"):
-            raise ValueError(f"cell: expected lstm, gru or rnn, got {self.cell!r}")
-        if self.pooling not in ("last", "mean", "max", "attention"):
-            raise ValueError(f"pooling: expected last, mean, max or attention, got {self.pooling!r}")
+        check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("last", "mean", "max", "attention"))
 
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:

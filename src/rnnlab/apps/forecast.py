@@ -34,11 +34,19 @@ from ..errors import InputError
 from ..models import SeqToVec
 from ..models.heads import gaussian_nll
 from ..recurrent import Recurrent
+from ..report import save_figure
 from ..training import TensorBatches, TrainConfig, Trainer, load_weights
+from ..training.config import check_choices
 from ..training.io import atomic_write
 from .base import App, RunContext
-from .forecast_baselines import BASELINES, ArimaBaseline, ets_forecast, forecast_metrics, naive, seasonal_naive
-from ..report import save_figure
+from .forecast_baselines import (
+    BASELINES,
+    ArimaBaseline,
+    ets_forecast,
+    forecast_metrics,
+    naive,
+    seasonal_naive,
+)
 
 __all__ = ["ForecastConfig", "ForecastApp", "APP", "PRESETS"]
 
@@ -92,14 +100,9 @@ class ForecastConfig:
                                                                    weight_decay=1e-5))
 
     def __post_init__(self) -> None:
-        checks = {"model": ("direct", "seq2seq"), "likelihood": ("none", "gaussian"),
-                  "backtest_points": ("last", "all"), "fill": ("none", "interpolate", "drop"),
-                  "cell": ("lstm", "gru", "rnn")}
-        for key, allowed in checks.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(f"{key}: expected one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        if self.transform not in (None, "none", "log"):
-            raise ValueError(f"transform: expected none or log, got {self.transform!r}")
+        check_choices(self, model=("direct", "seq2seq"), likelihood=("none", "gaussian"),
+                      backtest_points=("last", "all"), fill=("none", "interpolate", "drop"),
+                      cell=("lstm", "gru", "rnn"), transform=(None, "none", "log"))
         for b in self.baselines:
             if b not in BASELINES:
                 raise ValueError(f"baselines: unknown baseline {b!r}; expected any of {', '.join(BASELINES)}")

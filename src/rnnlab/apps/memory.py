@@ -31,14 +31,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.synthetic import COPY_LENGTH, COPY_SYMBOLS, adding_problem, copy_memory, delayed_recall
+from ..data.synthetic import (
+    COPY_LENGTH,
+    COPY_SYMBOLS,
+    adding_problem,
+    copy_memory,
+    delayed_recall,
+)
 from ..errors import InputError
 from ..models import SeqToSeq, SeqToVec
 from ..recurrent import Recurrent
+from ..report import save_figure
 from ..training import TrainConfig, Trainer, write_json
 from ..training.io import atomic_write
 from .base import App, RunContext
-from ..report import save_figure
 
 __all__ = ["MemoryConfig", "MemoryLab", "APP", "TASKS", "MODELS", "gradient_norms"]
 

@@ -29,6 +29,7 @@ from ..decoding import sample_logits
 from ..errors import InputError
 from ..models import SeqToSeq
 from ..training import TrainConfig, Trainer, load_weights, stream_batches
+from ..training.config import check_choices
 from ..training.io import atomic_write
 from .base import App, RunContext
 
@@ -63,14 +64,10 @@ class TextGenConfig:
                                                                    schedule="cosine", stateful=True, log_every=100))
 
     def __post_init__(self) -> None:
-        if self.tokenizer not in ("char", "bpe"):
-            raise ValueError(f"tokenizer: expected char or bpe, got {self.tokenizer!r}")
-        if self.errors not in ("strict", "replace", "ignore"):
-            raise ValueError(f"errors: expected strict, replace or ignore, got {self.errors!r}")
+        check_choices(self, tokenizer=("char", "bpe"), errors=("strict", "replace", "ignore"),
+                      cell=("lstm", "gru", "rnn"))
         if not 0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction: must be in (0, 0.5), got {self.val_fraction}")
-        if self.cell not in ("lstm", "gru", "rnn"):
-            raise ValueError(f"cell: expected lstm, gru or rnn, got {self.cell!r}")
 
 
 class BPEVocab:

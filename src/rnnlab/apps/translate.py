@@ -29,10 +29,11 @@ from torch import Tensor, nn
 from ..data.parallel import TokenVocab, generate_dates, read_parallel
 from ..errors import InputError
 from ..models import EncoderDecoder
+from ..report import save_figure
 from ..training import TrainConfig, Trainer, load_weights
+from ..training.config import check_choices
 from ..training.io import atomic_write, write_json
 from .base import App, RunContext
-from ..report import save_figure
 
 __all__ = ["TranslateConfig", "TranslateApp", "APP"]
 
@@ -75,12 +76,8 @@ class TranslateConfig:
                                                                    log_every=100))
 
     def __post_init__(self) -> None:
-        if self.tokenizer not in ("auto", "char", "bpe"):
-            raise ValueError(f"tokenizer: expected auto, char or bpe, got {self.tokenizer!r}")
-        if self.attention not in (None, "additive", "dot", "general"):
-            raise ValueError(f"attention: expected additive, dot, general or null, got {self.attention!r}")
-        if self.cell not in ("gru", "lstm", "rnn"):
-            raise ValueError(f"cell: expected gru, lstm or rnn, got {self.cell!r}")
+        check_choices(self, tokenizer=("auto", "char", "bpe"), attention=("additive", "dot", "general", None),
+                      cell=("gru", "lstm", "rnn"))
         if self.max_len < 2:
             raise ValueError(f"max_len: must be >= 2, got {self.max_len}")
 

@@ -123,7 +123,14 @@ class TokenVocab:
             raise InputError("an empty vocabulary: the training side has no text")
         if kind == "char":
             return cls("char", sorted(set("".join(texts))))
-        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+        from tokenizers import (
+            Tokenizer,
+            decoders,
+            models,
+            normalizers,
+            pre_tokenizers,
+            trainers,
+        )
 
         tok = Tokenizer(models.BPE(unk_token=UNK))
         tok.normalizer = normalizers.NFC()

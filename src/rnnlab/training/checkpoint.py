@@ -17,7 +17,14 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from .io import load_tensors, load_weights, read_json, save_tensors, save_weights, write_json
+from .io import (
+    load_tensors,
+    load_weights,
+    read_json,
+    save_tensors,
+    save_weights,
+    write_json,
+)
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_DIR"]
 

@@ -16,7 +16,7 @@ from ..errors import InputError
 
 T = TypeVar("T")
 
-__all__ = ["to_dict", "from_dict", "apply_overrides", "check_value"]
+__all__ = ["to_dict", "from_dict", "apply_overrides", "check_value", "check_choices"]
 
 
 def to_dict(cfg: Any) -> dict:
@@ -116,3 +116,13 @@ def apply_overrides(cfg: T, overrides: list[str] | None, source: str = "--set") 
             target = target[p]
         target[leaf] = value
     return from_dict(type(cfg), data, source)
+
+
+def check_choices(cfg: Any, **allowed: tuple) -> None:
+    """In a config's ``__post_init__``: every named field must hold one of its allowed
+    values (``None`` counts only if listed); raises ValueError naming the field."""
+    for key, options in allowed.items():
+        value = getattr(cfg, key)
+        if value not in options:
+            shown = ", ".join("null" if o is None else str(o) for o in options)
+            raise ValueError(f"{key}: expected one of {shown}, got {value!r}")

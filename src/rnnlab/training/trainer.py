@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from ..errors import InputError, TrainingDiverged
 from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from .config import check_choices
 from .io import save_weights
 from .metrics import plot_history, write_csv
 
@@ -81,12 +82,7 @@ class TrainConfig:
     log_every: int = 50
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule: expected one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.monitor_mode not in ("min", "max"):
-            raise ValueError(f"monitor_mode: expected 'min' or 'max', got {self.monitor_mode!r}")
+        check_choices(self, optimizer=OPTIMIZERS, schedule=SCHEDULES, monitor_mode=("min", "max"))
         if self.epochs < 1:
             raise ValueError(f"epochs: must be >= 1, got {self.epochs}")
         if self.lr <= 0:
