@@ -33,6 +33,7 @@ def main() -> None:
     run = args.out / "run"
     m = train(APP, run, args.data, 0, overrides)
     curve(run / "metrics.csv", args.out / "val_loss_vs_time.png", "val_loss", "tiny-shakespeare, char LSTM 2x512")
+    (args.out / "metrics.csv").write_text((run / "metrics.csv").read_text())  # the run dir (weights) is not committed
     summary = {"command": "rnnlab textgen train --data DATA " + " ".join(f"--set {o}" for o in overrides), **m}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
