@@ -95,3 +95,21 @@ def test_custom_cell_runs_in_recurrent_bidirectional_with_lengths():
     assert layer.last_backend == "reference"
     assert out.shape == (2, 6, 10) and h.shape == (4, 2, 5)
     assert torch.all(out[1, 2:] == 0)
+
+
+def test_bare_tensor_state_and_none_and_bad_shapes():
+    torch.manual_seed(0)
+    t = nn.GRUCell(3, 4)
+    c = GRUCell(3, 4)
+    c.load_state_dict(t.state_dict())
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+    out, new = c(x, h)
+    assert isinstance(new, torch.Tensor)
+    torch.testing.assert_close(new, t(x, h))
+    torch.testing.assert_close(c(x)[0], t(x))
+    with pytest.raises(ValueError, match="state\\[0\\]"):
+        c(x, torch.randn(3, 4))
+    with pytest.raises(ValueError, match="input_size=3"):
+        c(torch.randn(2, 5), h)
+    with pytest.raises(ValueError, match="2 tensor"):
+        LSTMCell(3, 4)(x, (h,))

@@ -170,3 +170,19 @@ def test_single_step_path_matches_torch(kind):
     g1 = torch.autograd.grad(torch.cat(outs, 1).sum(), x, retain_graph=True)[0]
     g2 = torch.autograd.grad(whole.sum(), x)[0]
     torch.testing.assert_close(g1, g2, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k[0].__name__)
+def test_drop_in_accepts_unbatched_input_like_torch(kind):
+    ours_cls, torch_cls = kind
+    torch.manual_seed(0)
+    ref = torch_cls(I, H, num_layers=2)
+    ours = ours_cls.from_torch(ref)
+    x = torch.randn(T, I)
+    o1, s1 = ref(x)
+    o2, s2 = ours(x)
+    torch.testing.assert_close(o1, o2)
+    for a, b in zip(as_tuple(s1), as_tuple(s2)):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="3-D"):
+        rnnlab.Recurrent("lstm", I, H)(x)  # the generic layer keeps its explicit batch axis

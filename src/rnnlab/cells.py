@@ -134,13 +134,30 @@ class _StandardCell(RecurrentCell):
     def _project_hidden(self, h: Tensor) -> Tensor:
         return nn.functional.linear(h, self.weight_hh, self.bias_hh)
 
-    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        """One step. When torch has a fused one-step kernel for this exact cell it runs
-        that (what streaming at batch 1 needs: ~50 µs instead of ~70); :meth:`step` is
-        the equation itself, which the reference backend runs and the tests compare."""
+    def forward(self, x: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State | Tensor]:
+        """One step: ``x`` (B, input_size), ``state`` a tuple of (B, size) tensors — or, for
+        one-part states (Elman, GRU), a bare ``h`` tensor, which gives a bare tensor back;
+        None starts from zeros. When torch has a fused one-step kernel for this exact cell
+        it runs that (what streaming at batch 1 needs); :meth:`step` is the equation
+        itself, which the reference backend runs and the tests compare."""
+        if x.dim() != 2 or x.shape[1] != self.input_size:
+            raise ValueError(f"x: expected (batch, input_size={self.input_size}), got {tuple(x.shape)}")
+        bare = isinstance(state, Tensor)
+        if state is None:
+            state = self.init_state(x.shape[0], x.device, x.dtype)
+        elif bare:
+            state = (state,)
+        if len(state) != len(self.state_size):
+            raise ValueError(f"state: expected {len(self.state_size)} tensor(s) of widths {self.state_size}, "
+                             f"got {len(state)}")
+        for k, (t, size) in enumerate(zip(state, self.state_size)):
+            if tuple(t.shape) != (x.shape[0], size):
+                raise ValueError(f"state[{k}]: expected shape ({x.shape[0]}, {size}), got {tuple(t.shape)}")
         if self.fused_mode() is not None:
-            return self.fused_step(x, state)
-        return self.step(self.project_input(x), state)
+            h, new = self.fused_step(x, tuple(state))
+        else:
+            h, new = self.step(self.project_input(x), tuple(state))
+        return h, (new[0] if bare else new)
 
     def fused_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         mode = self.fused_mode()

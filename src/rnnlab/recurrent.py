@@ -364,6 +364,18 @@ class _TorchCompatible(Recurrent):
             padded, lens = pad_packed_sequence(input, batch_first=self.batch_first)
             out, state = super().forward(padded, hx, lengths=lens)
             return pack_padded_sequence(out, lens, batch_first=self.batch_first, enforce_sorted=False), state
+        if isinstance(input, Tensor) and input.dim() == 2 and lengths is None:
+            # torch.nn accepts one unbatched sequence (T, input_size); so does the drop-in
+            parts = None if hx is None else ((hx,) if isinstance(hx, Tensor) else tuple(hx))
+            if parts is not None and any(p.dim() != 2 for p in parts):
+                raise ValueError("hx: for an unbatched 2-D input the state must be 2-D (num_layers*D, hidden_size)")
+            batched_hx = None if parts is None else tuple(p.unsqueeze(1) for p in parts)
+            if batched_hx is not None and len(batched_hx) == 1:
+                batched_hx = batched_hx[0]
+            out, state = super().forward(input.unsqueeze(0 if self.batch_first else 1), batched_hx)
+            out = out.squeeze(0 if self.batch_first else 1)
+            state = state.squeeze(1) if isinstance(state, Tensor) else tuple(p.squeeze(1) for p in state)
+            return out, state
         return super().forward(input, hx, lengths=lengths)
 
     def _torch_kwargs(self) -> dict:
