@@ -107,6 +107,9 @@ def test_cli_end_to_end(tmp_path, cli):
     lines = out.strip().splitlines()
     assert lines[0] == "step,target,forecast" and len(lines) == 4 and lines[1].startswith("2006-01")
 
+    code, out, err = cli("forecast", "config", "--quick")
+    assert code == 0 and '"horizon"' in out and '"train"' in out
+
     code, out, err = cli("runs", str(tmp_path))
     assert code == 0 and "forecast" in out and "mae=" in out
 

@@ -71,6 +71,13 @@ def app_group(app: App) -> typer.Typer:
         if rank() == 0:
             _print_metrics(run_dir, json.loads((run_dir / "metrics.json").read_text()))
 
+    @group.command("config")
+    def config(quick: bool = typer.Option(False, "--quick", help="Show the --quick configuration.")):
+        """Print the default configuration: every key --set can change, with its value."""
+        from .training import to_dict
+
+        typer.echo(json.dumps(to_dict(app.quick_config() if quick else app.Config()), indent=2))
+
     @group.command("evaluate")
     def evaluate(run_dir: Path = typer.Argument(..., help="A run directory made by this app's train.")):
         """Evaluate a trained run on its held-out data; writes metrics.json."""
