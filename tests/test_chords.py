@@ -89,3 +89,12 @@ def test_quick_blstm_beats_hmm(tmp_path, cli):
     assert code == 0, err
     m = read_json(tmp_path / "q" / "metrics.json")
     assert m["accuracy"] > m["baseline_hmm_accuracy"] > m["baseline_majority_accuracy"]
+
+
+def test_human_analyses_align_with_the_chorales():
+    from rnnlab.data.music import riemenschneider_analyses, transpose_label
+
+    pairs = riemenschneider_analyses()
+    assert len(pairs) >= 15
+    agree = [np.mean([transpose_label(int(v), -p.shift) == h for v, h in zip(p.y, hs)]) for p, hs in pairs]
+    assert np.median(agree) > 0.8  # chordify and the human analyses mostly agree: the beats line up

@@ -32,6 +32,8 @@ from ..data.music import (
     chord_pitches,
     load_melody,
     melody_features,
+    riemenschneider_analyses,
+    transpose_label,
 )
 from ..errors import InputError
 from ..models import SeqToSeq
@@ -233,12 +235,30 @@ class ChordsApp(App):
         metrics["gain_over_mlp_pct"] = 100 * (metrics["accuracy"] / metrics["baseline_mlp_accuracy"] - 1)
         metrics["test_chorales"] = len(test)
         metrics["test_beats"] = int(len(y))
+        metrics.update(self._human_agreement(model, train))
         rep = classification_report(y, preds["blstm"], CHORDS)
         write_json(run_dir / "chords_report.json", {"blstm": rep, "test_pieces": [p.name for p in test]})
         plot_confusion(run_dir / "confusion.png", rep["confusion"], CHORDS,
                        f"BLSTM on {len(test)} held-out chorales: accuracy {metrics['accuracy']:.3f} "
                        f"(HMM {metrics['baseline_hmm_accuracy']:.3f}, MLP {metrics['baseline_mlp_accuracy']:.3f})")
         return metrics
+
+    def _human_agreement(self, model, train: list[Piece]) -> dict[str, float]:
+        """Agreement, beat by beat, with the 20 human analyses (riemenschneider001-020):
+        of the BLSTM, and of the chordify labels the model is trained on (the ceiling the
+        data sets). Chorales the model trained on are left out of the BLSTM figure."""
+        pairs = riemenschneider_analyses()
+        seen = {p.name.split(".")[0] for p in train}
+        held = [(p, h) for p, h in pairs if p.name not in seen]
+        out = {"human_analyses": len(pairs), "human_analyses_held_out": len(held)}
+        if pairs:
+            both = np.concatenate([[transpose_label(int(v), -p.shift) for v in p.y] for p, _ in pairs])
+            out["chordify_vs_human_agreement"] = float((both == np.concatenate([h for _, h in pairs])).mean())
+        if held:
+            preds = blstm_predict(model, [p for p, _ in held])
+            mine = np.concatenate([[transpose_label(int(v), -p.shift) for v in pr] for pr, (p, _) in zip(preds, held)])
+            out["blstm_vs_human_agreement"] = float((mine == np.concatenate([h for _, h in held])).mean())
+        return out
 
     def load(self, run_dir: Path):
         cfg = self.load_config(run_dir)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["CHORDS", "Piece", "melody_features", "chorale_pieces", "load_melody", "chord_label", "chord_pitches"]
+__all__ = ["CHORDS", "Piece", "riemenschneider_analyses", "transpose_label", "melody_features", "chorale_pieces", "load_melody", "chord_label", "chord_pitches"]
 
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 CHORDS = NOTE_NAMES + [n + "m" for n in NOTE_NAMES] + ["other", "rest"]
@@ -44,6 +44,7 @@ class Piece:
     name: str
     x: np.ndarray
     y: np.ndarray
+    shift: int = 0  # semitones the piece was transposed by (to C major / A minor)
 
 
 def chord_label(c) -> int:
@@ -131,7 +132,7 @@ def _normalise_key(score):
 def piece_from_score(score, name: str) -> Piece:
     """Key-normalised beats of a four-part chorale: soprano features, chord targets."""
     _check_meter(score, name)
-    score, _ = _normalise_key(score)
+    score, semis = _normalise_key(score)
     parts = list(score.parts)
     soprano = parts[0]
     x = melody_features(soprano)
@@ -144,7 +145,7 @@ def piece_from_score(score, name: str) -> Piece:
             j += 1
         if j < len(spans) and spans[j][0] <= b + 1e-9:
             y[b] = chord_label(spans[j][2])
-    return Piece(name, x, y)
+    return Piece(name, x, y, semis)
 
 
 def _cache_dir() -> Path:
@@ -224,3 +225,45 @@ def load_melody(path: str, part: int | None = None):
     solo = stream.Score([chosen])
     normal, semis = _normalise_key(solo)
     return normal.parts[0], semis, chosen
+
+
+def transpose_label(label: int, semitones: int) -> int:
+    """A vocabulary chord moved by ``semitones`` (other and rest stay)."""
+    if label >= OTHER:
+        return label
+    return (label // 12) * 12 + (label % 12 + semitones) % 12
+
+
+def riemenschneider_analyses(log=lambda m: None) -> list[tuple[Piece, np.ndarray]]:
+    """The 20 human Roman-numeral analyses music21 ships (riemenschneider001-020), each
+    with its chorale: ``(key-normalised piece, human chord per beat in the piece's own
+    key)``. Analyses whose chorale is not in the corpus are skipped."""
+    from music21 import corpus, roman
+
+    out = []
+    for i in range(1, 21):
+        path = f"bach/choraleAnalyses/riemenschneider{i:03d}.rntxt"
+        try:
+            text = Path(corpus.getWork(path)).read_text(encoding="utf-8")
+            bwv = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("BWV:"))
+            analysis = corpus.parse(path, format="romantext")
+            score = corpus.parse(f"bach/bwv{bwv}")
+            piece = piece_from_score(score, f"bwv{bwv}")
+        except Exception as e:  # a missing or unparsable pair is skipped, and said
+            log(f"riemenschneider{i:03d}: skipped ({type(e).__name__})")
+            continue
+        rns = [(float(r.offset), float(r.offset + r.quarterLength), r)
+               for r in analysis.flatten().getElementsByClass(roman.RomanNumeral)]
+        human = np.full(len(piece.y), REST, dtype=np.int64)
+        for b in range(len(human)):
+            for start, end, r in rns:
+                if start <= b + 1e-9 < end:
+                    human[b] = chord_label(r)
+                    break
+        # A few corpus editions are in another key than the analysed one (two of the 20):
+        # move the analysis to the edition's key, the transposition that best matches the
+        # edition's own chords (ground truth only; no model is involved).
+        own = np.array([transpose_label(int(v), -piece.shift) for v in piece.y])
+        k = max(range(12), key=lambda k: int((np.array([transpose_label(int(v), k) for v in human]) == own).sum()))
+        out.append((piece, np.array([transpose_label(int(v), k) for v in human])))
+    return out
