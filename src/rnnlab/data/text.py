@@ -5,8 +5,9 @@ The embedded default corpus (like char-rnn's Linux-kernel experiment, but presen
 every machine with Python): the ``.py`` files of this interpreter's standard library
 (``sysconfig.get_paths()["stdlib"]``), in sorted path order, skipping the ``test``,
 ``tests``, ``idlelib`` and ``site-packages`` folders and any file that is not UTF-8,
-joined with a blank line, cut at ``max_chars`` characters. On CPython 3.11 the whole
-collection is about 15 MB; the default cap keeps the first 2 MB.
+joined with a blank line, cut at ``max_chars`` characters. On CPython 3.11.7 the whole
+collection is 601 files, 11.1 million characters (``stdlib_corpus(10**9)``); the default
+cap keeps the first 2 million.
 """
 
 from __future__ import annotations
