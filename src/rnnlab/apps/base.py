@@ -70,6 +70,14 @@ class App:
         raw = read_run_config(run_dir, self.name)
         return from_dict(self.Config, raw["config"], f"{Path(run_dir) / 'config.json'}: 'config'")
 
+    def trained(self, run_dir: str | Path, model: Any) -> Any:
+        """``model`` with the run's ``model.safetensors`` loaded (names and shapes
+        checked), in eval mode."""
+        from ..training import load_weights
+
+        load_weights(Path(run_dir) / "model.safetensors", model)
+        return model.eval()
+
     def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
                     seed: int | None = None, overrides: list[str] | None = None) -> Any:
         cfg = self.quick_config() if quick else self.Config()

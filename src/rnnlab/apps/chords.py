@@ -37,7 +37,7 @@ from ..data.music import (
 )
 from ..errors import InputError
 from ..models import SeqToSeq
-from ..training import TrainConfig, Trainer, load_weights, write_json
+from ..training import TrainConfig, Trainer, write_json
 from .base import App, RunContext
 from .classify import classification_report, plot_confusion
 
@@ -263,8 +263,7 @@ class ChordsApp(App):
     def load(self, run_dir: Path):
         cfg = self.load_config(run_dir)
         model = build_model(cfg)
-        load_weights(run_dir / "model.safetensors", model)
-        return cfg, model.eval()
+        return cfg, self.trained(run_dir, model)
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, model = self.load(run_dir)

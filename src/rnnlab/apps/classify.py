@@ -26,7 +26,7 @@ from ..data.sequences import BUNDLED, Sequences, load_sequences
 from ..errors import InputError
 from ..models import SeqToVec
 from ..report import save_figure
-from ..training import TrainConfig, Trainer, load_weights, read_json, write_json
+from ..training import TrainConfig, Trainer, read_json, write_json
 from ..training.config import check_choices
 from .base import App, RunContext
 
@@ -226,8 +226,7 @@ class ClassifyApp(App):
         info = read_json(run_dir / "classes.json", "class list (classes.json)")
         classes, mean, std = info["classes"], np.array(info["mean"]), np.array(info["std"])
         model = self.build(cfg, len(mean), len(classes))
-        load_weights(run_dir / "model.safetensors", model)
-        return cfg, classes, mean, std, model
+        return cfg, classes, mean, std, self.trained(run_dir, model)
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, classes, mean, std, model = self.load(run_dir)

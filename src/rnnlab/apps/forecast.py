@@ -35,7 +35,7 @@ from ..models import SeqToVec
 from ..models.heads import gaussian_nll
 from ..recurrent import Recurrent
 from ..report import save_figure
-from ..training import TensorBatches, TrainConfig, Trainer, load_weights
+from ..training import TensorBatches, TrainConfig, Trainer
 from ..training.config import check_choices
 from ..training.io import atomic_write
 from .base import App, RunContext
@@ -471,8 +471,7 @@ class ForecastApp(App):
             # keep the training scale: the network learned it
             plan.center, plan.scale = trained_plan.center, trained_plan.scale
         model = build_model(cfg, trained_plan)
-        load_weights(run_dir / "model.safetensors", model)
-        return cfg, plan, model
+        return cfg, plan, self.trained(run_dir, model)
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, plan, model = self.load(run_dir)

@@ -28,7 +28,7 @@ from ..data.text import CharVocab, load_corpus
 from ..decoding import sample_logits
 from ..errors import InputError
 from ..models import SeqToSeq
-from ..training import TrainConfig, Trainer, load_weights, stream_batches
+from ..training import TrainConfig, Trainer, stream_batches
 from ..training.config import check_choices
 from ..training.io import atomic_write
 from .base import App, RunContext
@@ -216,8 +216,7 @@ class TextGenApp(App):
         cfg = self.load_config(run_dir)
         vocab = load_vocab(run_dir / "vocab.json")
         model = build_model(cfg, len(vocab))
-        load_weights(run_dir / "model.safetensors", model)
-        model.eval()
+        model = self.trained(run_dir, model)
         return cfg, vocab, model
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:

@@ -30,7 +30,7 @@ from ..data.parallel import TokenVocab, generate_dates, read_parallel
 from ..errors import InputError
 from ..models import EncoderDecoder
 from ..report import save_figure
-from ..training import TrainConfig, Trainer, load_weights
+from ..training import TrainConfig, Trainer
 from ..training.config import check_choices
 from ..training.io import atomic_write, write_json
 from .base import App, RunContext
@@ -347,8 +347,7 @@ class TranslateApp(App):
         cfg = self.load_config(run_dir)
         src_vocab, tgt_vocab = self._vocabs(run_dir)
         model = build_model(cfg, len(src_vocab), len(tgt_vocab))
-        load_weights(run_dir / "model.safetensors", model)
-        model.eval()
+        model = self.trained(run_dir, model)
         return cfg, src_vocab, tgt_vocab, model
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
