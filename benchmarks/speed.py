@@ -8,8 +8,11 @@ For RNN, LSTM and GRU at H = 256 and 512, 1 and 2 layers, uni- and bidirectional
 (T=100, B=64, I=128, float32): forward and forward+backward time of torch.nn, of
 rnnlab's fused backend and of its reference backend (the path every custom cell
 takes), as tokens/s, achieved GFLOP/s and the fraction of this machine's GEMM peak
-(torch.mm, measured first); activation memory saved for backward; the cost of
-variable lengths; and streaming latency (batch 1, one step at a time, state carried).
+(torch.mm, measured first); the hoisted backend (hand-written backward, weight
+gradients as one GEMM); activation memory saved for backward; the cost of variable
+lengths (random lengths in [T/2, T]) against an equal-length batch, on the fused path
+and on the hoisted path that ``auto`` takes for variable-length training; and
+streaming latency (batch 1, one step at a time, state carried).
 
 Timings on a shared 2-core machine are noisy, so variants are timed round-robin
 (A, B, C, A, B, C, ...) and the table reports medians and the per-round ratio to
@@ -100,6 +103,7 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
     ref = THEIRS[kind](I, H, num_layers=layers, bidirectional=bidir, batch_first=True).to(device)
     fused = OURS[kind].from_torch(ref, backend="fused")
     slow = OURS[kind].from_torch(ref, backend="reference")
+    hoisted = OURS[kind].from_torch(ref, backend="hoisted")
     x = torch.randn(B, T, I, requires_grad=True, device=device)
     lengths = torch.randint(T // 2, T + 1, (B,))
     lengths[0] = T
@@ -117,7 +121,8 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
         return f
 
     variants = {"torch_fwd": fwd(ref), "fused_fwd": fwd(fused), "torch_train": fwdbwd(ref),
-                "fused_train": fwdbwd(fused), "fused_train_lengths": fwdbwd(fused, lengths=lengths)}
+                "fused_train": fwdbwd(fused), "fused_train_lengths": fwdbwd(fused, lengths=lengths),
+                "hoisted_train": fwdbwd(hoisted), "hoisted_train_lengths": fwdbwd(hoisted, lengths=lengths)}
     if reference:
         variants["reference_train"] = fwdbwd(slow)
     times = round_robin(variants, rounds)
@@ -133,6 +138,10 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
            "fused_vs_torch_train": ratio("fused_train", "torch_train"),
            "fused_vs_torch_fwd": ratio("fused_fwd", "torch_fwd"),
            "lengths_overhead": ratio("fused_train_lengths", "fused_train"),
+           "hoisted_train_ms": med["hoisted_train"] * 1e3,
+           "hoisted_vs_torch_train": ratio("hoisted_train", "torch_train"),
+           # what auto runs for a variable-length batch, against an equal-length batch
+           "hoisted_lengths_overhead": ratio("hoisted_train_lengths", "fused_train"),
            "activation_MB": saved_bytes(lambda: fused(x)) / 2 ** 20}
     if reference:
         row["reference_train_ms"] = med["reference_train"] * 1e3
@@ -174,16 +183,17 @@ def to_markdown(res: dict) -> str:
     lines = [f"GEMM peak (torch.mm 1024³, {torch.get_num_threads()} threads): {res['gemm_peak_gflops']:.0f} GFLOP/s; "
              f"T={T}, B={B}, I={I}, float32, torch {torch.__version__}; medians of {res['rounds']} interleaved rounds.", "",
              "| layer | H | L | bi | torch fwd ms | rnnlab fused fwd ms | torch fwd+bwd ms | rnnlab fused fwd+bwd ms | "
-             "fused/torch (train) | GFLOP/s (fused train) | of peak | reference/torch (train) | lengths overhead | "
-             "activations MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "fused/torch (train) | GFLOP/s (fused train) | of peak | hoisted/torch (train) | reference/torch (train) | "
+             "lengths overhead, fused | lengths overhead, hoisted (auto) | activations MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["grid"]:
         refr = f"{r['reference_vs_torch_train']:.2f}×" if "reference_vs_torch_train" in r else "–"
         lines.append(f"| {r['kind']}{' (cuda)' if r['device'] == 'cuda' else ''} | {r['H']} | {r['layers']} | {'yes' if r['bidirectional'] else 'no'} | "
                      f"{r['torch_fwd_ms']:.1f} | {r['fused_fwd_ms']:.1f} | {r['torch_train_ms']:.1f} | "
                      f"{r['fused_train_ms']:.1f} | {r['fused_vs_torch_train']:.2f}× | {r['fused_train_gflops']:.0f} | "
-                     f"{r['fused_train_gflops'] / res['gemm_peak_gflops']:.0%} | {refr} | "
-                     f"{(r['lengths_overhead'] - 1) * 100:+.0f}% | {r['activation_MB']:.0f} |")
+                     f"{r['fused_train_gflops'] / res['gemm_peak_gflops']:.0%} | {r['hoisted_vs_torch_train']:.2f}× | {refr} | "
+                     f"{(r['lengths_overhead'] - 1) * 100:+.0f}% | {(r['hoisted_lengths_overhead'] - 1) * 100:+.0f}% | "
+                     f"{r['activation_MB']:.0f} |")
     lines += ["", "Streaming, batch 1, H=256 (µs per step, lower is better):", "",
               "| way | µs/step |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in res["streaming"].items()]

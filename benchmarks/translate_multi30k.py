@@ -27,16 +27,24 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RNNLAB_MULTI30K", "../shared/data/multi30k")))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/translate-multi30k"))
+    ap.add_argument("--only", choices=("attention", "no_attention"), default=None,
+                    help="train one of the two (the table is then built from the other's saved run)")
     args = ap.parse_args()
     d = args.data_dir.resolve()
     common = [f"valid={d / 'val.de'},{d / 'val.en'}", f"test={d / 'test_2016_flickr.de'},{d / 'test_2016_flickr.en'}",
               "tokenizer=bpe", "vocab_size=8000", "embed_size=256", "hidden_size=512", "dropout=0.3",
-              "batch_size=64", "beam_size=5", "train.epochs=30", "train.patience=4",
+              "batch_size=64", "beam_size=5", "train.epochs=30", "train.patience=3", "train.schedule=plateau",
+              "train.lr_step_epochs=0", "train.lr_gamma=0.5",
               f"train.time_limit_minutes={args.minutes}"]
     results = {}
     for name, extra in (("attention", []), ("no_attention", ["attention=null", "input_feeding=false"])):
         run = args.out / name
-        results[name] = train(APP, run, f"{d / 'train.de'},{d / 'train.en'}", 0, common + extra)
+        if args.only in (None, name):
+            train(APP, run, f"{d / 'train.de'},{d / 'train.en'}", 0, common + extra)
+        if not (run / "metrics.json").exists():
+            print(f"{run}: not trained yet; run with --only {name}")
+            return
+        results[name] = json.loads((run / "metrics.json").read_text())
         results[name]["by_source_length"] = json.loads((run / "bleu.json").read_text())["by_source_length"]
         curve(run / "metrics.csv", args.out / f"{name}_val_loss_vs_time.png", "val_loss", f"Multi30k de-en, {name}")
     lines = ["| source words | sentences | BLEU attention | BLEU no attention |", "|---|---|---|---|"]

@@ -27,7 +27,7 @@ def as_tuple(s):
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k[0].__name__)
-@pytest.mark.parametrize("backend", ["reference", "fused"])
+@pytest.mark.parametrize("backend", ["reference", "fused", "hoisted"])
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, False), (1, True), (3, True)])
 def test_matches_torch(kind, backend, num_layers, bidirectional):
     ours_cls, torch_cls = kind
@@ -98,7 +98,7 @@ def test_auto_picks_fused_for_standard_cells_and_reference_otherwise():
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("backend", ["reference", "fused"])
+@pytest.mark.parametrize("backend", ["reference", "fused", "hoisted"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_padding_invariance(cell, backend, bidirectional):
     """A sequence inside a padded batch: same outputs, final state and gradients as alone."""

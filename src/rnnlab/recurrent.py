@@ -10,11 +10,16 @@ Shapes (``D`` = 2 if bidirectional else 1, ``L`` = num_layers, ``S`` = a state w
 - output: ``(B, T, D*H)`` (or time-major), zero past each sequence's length; the final
   state of each sequence is its state after its own last step.
 
-Two backends compute the layer: ``"reference"`` steps the cells in Python (any cell,
+Three backends compute the layer: ``"reference"`` steps the cells in Python (any cell,
 readable, the definition), ``"fused"`` calls torch's own RNN kernels (oneDNN / cuDNN)
 on the same parameters; with variable lengths it calls them once per stretch of time
 in which the set of unfinished sequences is constant, rather than on packed sequences
-(which CPU kernels run several times slower). ``"auto"`` takes fused whenever it computes the same function.
+(which CPU kernels run several times slower). ``"hoisted"`` (:mod:`rnnlab.hoisted`)
+runs the same cells as custom autograd Functions whose backward computes the weight
+gradients as one GEMM over all steps and whose variable-length steps work on the
+running prefix of a length-sorted batch. ``"auto"`` takes the reference backend only
+for cells no kernel computes, hoisted for variable-length training on CPU, and fused
+otherwise.
 ``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
 why fused is unavailable (``None`` when it is available).
 """
@@ -28,12 +33,13 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, State, make_cell
+from .hoisted import hoisted_layer, live_counts
 
 __all__ = ["Recurrent", "RNN", "LSTM", "GRU", "BACKENDS", "reverse_padded", "check_lengths", "sequence_mask", "unroll"]
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "reference", "fused")
+BACKENDS = ("auto", "reference", "fused", "hoisted")
 _FUSED_FN = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
 _STANDARD_CELLS = (ElmanCell, LSTMCell, GRUCell)
 
@@ -136,8 +142,9 @@ class Recurrent(nn.Module):
         self.cells = nn.ModuleList(cells)
         self.state_size: tuple[int, ...] = self.cells[0].state_size
         self.last_backend: str | None = None
-        if backend == "fused" and self.fused_reason is not None:
-            raise ValueError(f"backend='fused' cannot compute this layer: {self.fused_reason}; use 'auto' or 'reference'")
+        if backend in ("fused", "hoisted") and self.fused_reason is not None:
+            raise ValueError(f"backend={backend!r} cannot compute this layer: {self.fused_reason}; "
+                             "use 'auto' or 'reference'")
 
     # ------------------------------------------------------------------ backends
     @property
@@ -153,10 +160,20 @@ class Recurrent(nn.Module):
                 return "the layer mixes cell kinds or bias settings"
         return None
 
-    def _pick_backend(self) -> str:
-        if self.backend == "auto":
-            return "fused" if self.fused_reason is None else "reference"
-        return self.backend
+    def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None) -> str:
+        """``auto``: reference for cells no kernel computes; for variable-length
+        training on CPU the hoisted backend (its cost falls with the padding, where
+        the fused kernel's per-segment calls add 17-100%: benchmarks/results/speed);
+        otherwise torch's fused kernel (oneDNN's forward is the fastest, and training
+        is at parity)."""
+        if self.backend != "auto":
+            return self.backend
+        if self.fused_reason is not None:
+            return "reference"
+        if (lengths is not None and x is not None and x.device.type == "cpu" and torch.is_grad_enabled()
+                and (x.requires_grad or any(p.requires_grad for p in self.parameters()))):
+            return "hoisted"
+        return "fused"
 
     # ------------------------------------------------------------------ forward
     def forward(
@@ -173,12 +190,14 @@ class Recurrent(nn.Module):
             raise ValueError("x: the time axis is empty (0 steps)")
         lengths = check_lengths(lengths, B, T)
         hx = self._check_state(state, B, x)
-        backend = self._pick_backend()
+        backend = self._pick_backend(x, lengths)
         if self.last_backend != backend:
             log.debug("Recurrent: %s backend (%s)", backend, self.fused_reason or "fused kernel available")
         self.last_backend = backend
         if backend == "fused":
             out, final = self._forward_fused(x, hx, lengths, T)
+        elif backend == "hoisted":
+            out, final = self._forward_hoisted(x, hx, lengths)
         else:
             out, final = self._forward_reference(x, hx, lengths)
         return out, (final[0] if len(final) == 1 else final)
@@ -244,6 +263,43 @@ class Recurrent(nn.Module):
         out = out.index_select(1, dev_inverse)
         final = tuple(h.index_select(1, dev_inverse) for h in final)
         return (out.transpose(0, 1) if self.batch_first else out), final
+
+    def _forward_hoisted(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """Each layer and direction through :func:`rnnlab.hoisted.hoisted_layer` (weight
+        gradients as one GEMM over all steps). With lengths the batch is sorted by
+        length so that the running sequences at each step are a prefix of it."""
+        mode = self.cells[0].fused_mode()
+        xt = x.transpose(0, 1) if self.batch_first else x
+        T, B = xt.shape[0], xt.shape[1]
+        order = inverse = lens = None
+        if lengths is not None:
+            order = torch.argsort(lengths, descending=True, stable=True)
+            inverse = torch.argsort(order).to(x.device)
+            lens = lengths[order]
+            order = order.to(x.device)
+            xt = xt.index_select(1, order)
+            hx = tuple(h.index_select(1, order) for h in hx)
+        ks = live_counts(lens, T, B)
+        D = self.num_directions
+        finals: list[list[Tensor]] = [[] for _ in hx]
+        inp = xt
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                src = inp if d == 0 else reverse_padded(inp, lens)
+                o, st = hoisted_layer(mode, src, tuple(h[k] for h in hx), self.cells[k].flat_weights(), ks)
+                outs.append(o if d == 0 else reverse_padded(o, lens))
+                for part, s_ in zip(finals, st):
+                    part.append(s_)
+            inp = outs[0] if D == 1 else torch.cat(outs, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                inp = nn.functional.dropout(inp, self.dropout, training=True)
+        final = tuple(torch.stack(part, 0) for part in finals)
+        if inverse is not None:
+            inp = inp.index_select(1, inverse)
+            final = tuple(h.index_select(1, inverse) for h in final)
+        return (inp.transpose(0, 1) if self.batch_first else inp), final
 
     def _fused_single_step(self, x: Tensor, hx: State) -> tuple[Tensor, State]:
         """T = 1 (streaming, autoregressive decoding): torch's one-step cell kernels skip

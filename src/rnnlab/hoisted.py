@@ -1,0 +1,264 @@
+"""The "hoisted" backend: one layer of a standard cell as a custom autograd Function.
+
+Autograd through a step-by-step loop (and torch's own CPU RNN kernels) computes the
+weight gradient of the recurrent matrix as one small GEMM per time step,
+``dW_hh += dG_t^T h_{t-1}`` with ``dG_t`` of shape ``(B, G)``. Here the backward pass
+does only the work that must be sequential — ``dh_{t-1} = dG_t W_hh`` and the
+pointwise gate derivatives — and computes the weight gradients at the end as one large
+GEMM over all ``T * B`` rows (``dW_hh = dG^T H_prev``), where a GEMM runs at its peak.
+The input projection ``x W_ih^T`` and its gradients are likewise one GEMM each, outside
+the loop (plain autograd on :func:`torch.nn.functional.linear`).
+
+Inside the loop everything writes into preallocated ``(T, B, ·)`` buffers, so no step
+allocates. Variable lengths cost nothing extra: the batch is sorted by length, so the
+sequences still running at step ``t`` are a prefix of the batch and step ``t`` works on
+``[:k_t]`` views — fewer rows, not masks.
+
+The functions compute exactly torch.nn's cells (same parameters, gate order, bias
+placement); ``tests/test_hoisted.py`` compares values and gradients with ``nn.LSTM`` /
+``nn.GRU`` / ``nn.RNN``. They are once-differentiable (no double backward).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+__all__ = ["hoisted_layer", "live_counts"]
+
+
+def live_counts(lengths: Tensor | None, T: int, B: int) -> list[int]:
+    """Number of sequences still running at each step, for a batch sorted by
+    descending length (all ``B`` at every step without lengths)."""
+    if lengths is None:
+        return [B] * T
+    return (lengths.cpu().unsqueeze(0) > torch.arange(T).unsqueeze(1)).sum(1).tolist()
+
+
+def _prev(buf: Tensor, first: Tensor, t: int, k: int) -> Tensor:
+    """State before step t for the k live rows: the initial state, or step t-1's."""
+    return first[:k] if t == 0 else buf[t - 1, :k]
+
+
+def _final(buf: Tensor, ks: list[int], B: int) -> Tensor:
+    """Each row's value after its own last step (rows are sorted by length)."""
+    if ks[-1] == B:
+        return buf[-1].clone()
+    last = torch.tensor([sum(1 for k in ks if k > b) - 1 for b in range(B)], device=buf.device)
+    return buf[last, torch.arange(B, device=buf.device)]
+
+
+class _LSTM(torch.autograd.Function):
+    """Gates are kept in the order i, f, o, g (the three sigmoids contiguous, so one
+    call each computes them and their derivatives); the caller permutes torch's
+    i, f, g, o rows into it."""
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, ks: list[int]):
+        T, B, G = xp.shape
+        H = G // 4
+        act = xp.new_empty(T, B, G)
+        cs = xp.new_empty(T, B, H)
+        tcs = xp.new_empty(T, B, H)
+        out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
+        w_t = w_hh.t()
+        for t, k in enumerate(ks):
+            if k == 0:
+                continue
+            a = act[t, :k]
+            torch.addmm(xp[t, :k], _prev(out, h0, t, k), w_t, out=a)
+            a[:, : 3 * H].sigmoid_()
+            a[:, 3 * H:].tanh_()
+            c = cs[t, :k]
+            torch.mul(a[:, H: 2 * H], _prev(cs, c0, t, k), out=c)
+            c.addcmul_(a[:, :H], a[:, 3 * H:])
+            tc = tcs[t, :k]
+            torch.tanh(c, out=tc)
+            torch.mul(a[:, 2 * H: 3 * H], tc, out=out[t, :k])
+        ctx.ks = ks
+        ctx.save_for_backward(h0, c0, w_hh, act, cs, tcs, out)
+        return out, _final(out, ks, B), _final(cs, ks, B)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor, d_hT: Tensor, d_cT: Tensor):
+        h0, c0, w_hh, act, cs, tcs, out = ctx.saved_tensors
+        ks = ctx.ks
+        T, B, G = act.shape
+        H = G // 4
+        dg = act.new_zeros(T, B, G)
+        dh = d_hT.clone()
+        dc = d_cT.clone()
+        for t in range(T - 1, -1, -1):
+            k = ks[t]
+            if k == 0:
+                continue
+            a, d, tc = act[t, :k], dg[t, :k], tcs[t, :k]
+            i, f, o, g = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+            dhk, dck = dh[:k], dc[:k]
+            dhk.add_(d_out[t, :k])
+            torch.mul(dhk, tc, out=d[:, 2 * H: 3 * H])  # dL/do
+            tmp = dhk * o  # dc += dh * o * (1 - tanh(c)^2)
+            dck.add_(tmp)
+            tmp.mul_(tc)
+            dck.addcmul_(tmp, tc, value=-1.0)
+            torch.mul(dck, g, out=d[:, :H])  # dL/di
+            torch.mul(dck, _prev(cs, c0, t, k), out=d[:, H: 2 * H])  # dL/df
+            torch.mul(dck, i, out=d[:, 3 * H:])  # dL/dg
+            dck.mul_(f)  # dL/dc_{t-1}
+            sig, sa = d[:, : 3 * H], a[:, : 3 * H]
+            sig.mul_(sa)
+            sig.addcmul_(sig, sa, value=-1.0)  # sigmoid' = a (1 - a)
+            tg = d[:, 3 * H:] * g
+            d[:, 3 * H:].addcmul_(tg, g, value=-1.0)  # tanh' = 1 - g^2
+            torch.mm(d, w_hh, out=dhk)  # dL/dh_{t-1}
+        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+        d_w = dg.reshape(T * B, G).t().mm(h_prev.reshape(T * B, H))
+        return dg, dh, dc, d_w, None
+
+
+class _GRU(torch.autograd.Function):
+    """torch's GRU: ``n = tanh(x_n + r * (W_hn h + b_hn))`` — b_hn sits inside the reset
+    gate, so the hidden projection keeps its own bias."""
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None, ks: list[int]):
+        T, B, G = xp.shape
+        H = G // 3
+        act = xp.new_empty(T, B, G)  # r, z, n
+        hp = xp.new_empty(T, B, G)  # W_hh h + b_hh
+        out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
+        w_t = w_hh.t()
+        for t, k in enumerate(ks):
+            if k == 0:
+                continue
+            h_prev, a, p, x = _prev(out, h0, t, k), act[t, :k], hp[t, :k], xp[t, :k]
+            if b_hh is None:
+                torch.mm(h_prev, w_t, out=p)
+            else:
+                torch.addmm(b_hh, h_prev, w_t, out=p)
+            rz = a[:, : 2 * H]
+            torch.add(x[:, : 2 * H], p[:, : 2 * H], out=rz).sigmoid_()
+            n = a[:, 2 * H:]
+            torch.mul(a[:, :H], p[:, 2 * H:], out=n)
+            n.add_(x[:, 2 * H:]).tanh_()
+            h = out[t, :k]
+            torch.sub(h_prev, n, out=h)
+            h.mul_(a[:, H: 2 * H]).add_(n)  # h = n + z (h_prev - n)
+        ctx.ks = ks
+        ctx.has_bias = b_hh is not None
+        ctx.save_for_backward(h0, w_hh, act, hp, out)
+        return out, _final(out, ks, B)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor, d_hT: Tensor):
+        h0, w_hh, act, hp, out = ctx.saved_tensors
+        ks = ctx.ks
+        T, B, G = act.shape
+        H = G // 3
+        dx = act.new_zeros(T, B, G)  # gradient of the input projection: r, z, n pre-activations
+        dhn = act.new_zeros(T, B, H)  # gradient of W_hn h + b_hn
+        dh = d_hT.clone()
+        for t in range(T - 1, -1, -1):
+            k = ks[t]
+            if k == 0:
+                continue
+            a, d, h_prev = act[t, :k], dx[t, :k], _prev(out, h0, t, k)
+            r, z, n = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:]
+            dhk = dh[:k]
+            dhk.add_(d_out[t, :k])
+            dz = d[:, H: 2 * H]
+            torch.sub(h_prev, n, out=dz)
+            dz.mul_(dhk).mul_(z)
+            dz.addcmul_(dz, z, value=-1.0)  # dL/dz_pre = dh (h_prev - n) z (1 - z)
+            direct = dhk * z  # dh_{t-1} through the z * h_prev term
+            dn = d[:, 2 * H:]
+            torch.sub(dhk, direct, out=dn)
+            tn = dn * n
+            dn.addcmul_(tn, n, value=-1.0)  # dL/dn_pre = dh (1 - z) (1 - n^2)
+            torch.mul(dn, r, out=dhn[t, :k])
+            dr = d[:, :H]
+            torch.mul(dn, hp[t, :k, 2 * H:], out=dr)
+            dr.mul_(r)
+            dr.addcmul_(dr, r, value=-1.0)  # dL/dr_pre
+            torch.addmm(direct, d[:, : 2 * H], w_hh[: 2 * H], out=dhk)
+            dhk.addmm_(dhn[t, :k], w_hh[2 * H:])
+        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0).reshape(T * B, H)
+        d_rz, d_n = dx[..., : 2 * H].reshape(T * B, 2 * H), dhn.reshape(T * B, H)
+        d_w = torch.cat([d_rz.t().mm(h_prev), d_n.t().mm(h_prev)], 0)
+        d_b = torch.cat([d_rz.sum(0), d_n.sum(0)]) if ctx.has_bias else None
+        return dx, dh, d_w, d_b, None
+
+
+class _Elman(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, w_hh: Tensor, relu: bool, ks: list[int]):
+        T, B, H = xp.shape
+        out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
+        w_t = w_hh.t()
+        for t, k in enumerate(ks):
+            if k == 0:
+                continue
+            h = out[t, :k]
+            torch.addmm(xp[t, :k], _prev(out, h0, t, k), w_t, out=h)
+            h.relu_() if relu else h.tanh_()
+        ctx.ks, ctx.relu = ks, relu
+        ctx.save_for_backward(h0, w_hh, out)
+        return out, _final(out, ks, B)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor, d_hT: Tensor):
+        h0, w_hh, out = ctx.saved_tensors
+        ks = ctx.ks
+        T, B, H = out.shape
+        dpre = out.new_zeros(T, B, H)
+        dh = d_hT.clone()
+        for t in range(T - 1, -1, -1):
+            k = ks[t]
+            if k == 0:
+                continue
+            h, d, dhk = out[t, :k], dpre[t, :k], dh[:k]
+            dhk.add_(d_out[t, :k])
+            if ctx.relu:
+                torch.mul(dhk, h > 0, out=d)
+            else:
+                torch.mul(dhk, h, out=d)
+                d.mul_(h)
+                torch.sub(dhk, d, out=d)  # dh (1 - h^2)
+            torch.mm(d, w_hh, out=dhk)
+        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+        d_w = dpre.reshape(T * B, H).t().mm(h_prev.reshape(T * B, H))
+        return dpre, dh, d_w, None, None
+
+
+def _lstm_order(H: int, device: torch.device) -> Tensor:
+    """Row permutation from torch's i, f, g, o to i, f, o, g."""
+    return torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)]).to(device)
+
+
+def hoisted_layer(mode: str, x: Tensor, state: tuple[Tensor, ...], weights: list[Tensor],
+                  ks: list[int]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """One layer, one direction. ``x`` time-major ``(T, B, I)`` with its rows sorted by
+    descending length; ``state`` a tuple of ``(B, H)`` tensors (LSTM: ``(h, c)``);
+    ``weights`` torch's ``[W_ih, W_hh(, b_ih, b_hh)]``; ``ks`` from :func:`live_counts`.
+    Returns the outputs ``(T, B, H)`` (zero past each length) and the final state."""
+    w_ih, w_hh = weights[0], weights[1]
+    b_ih, b_hh = (weights[2], weights[3]) if len(weights) == 4 else (None, None)
+    T, B, _ = x.shape
+    if mode == "LSTM":
+        perm = _lstm_order(w_hh.shape[1], x.device)
+        bias = None if b_ih is None else (b_ih + b_hh)[perm]
+        xp = torch.nn.functional.linear(x, w_ih[perm], bias)
+        out, h, c = _LSTM.apply(xp, state[0], state[1], w_hh[perm], ks)
+        return out, (h, c)
+    if mode == "GRU":
+        xp = torch.nn.functional.linear(x, w_ih, b_ih)
+        out, h = _GRU.apply(xp, state[0], w_hh, b_hh, ks)
+        return out, (h,)
+    bias = None if b_ih is None else b_ih + b_hh
+    xp = torch.nn.functional.linear(x, w_ih, bias)
+    out, h = _Elman.apply(xp, state[0], w_hh, mode == "RNN_RELU", ks)
+    return out, (h,)

@@ -1,0 +1,64 @@
+"""The hoisted backend's hand-written backward: gradcheck in float64 on every option it
+accepts (the comparison with torch.nn is in test_recurrent.py)."""
+
+import pytest
+import torch
+
+import rnnlab
+from rnnlab.hoisted import hoisted_layer, live_counts
+
+
+@pytest.mark.parametrize("mode,gates", [("LSTM", 4), ("GRU", 3), ("RNN_TANH", 1), ("RNN_RELU", 1)])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("lengths", [None, [5, 3, 3, 1]])
+def test_gradcheck(mode, gates, bias, lengths):
+    torch.manual_seed(0)
+    T, B, I, H = 5, 4, 3, 4
+    d = dict(dtype=torch.float64, requires_grad=True)
+    x = torch.randn(T, B, I, **d)
+    weights = [torch.randn(gates * H, I, **d), torch.randn(gates * H, H, **d)]
+    if bias:
+        weights += [torch.randn(gates * H, **d), torch.randn(gates * H, **d)]
+    state = tuple(torch.randn(B, H, **d) for _ in range(2 if mode == "LSTM" else 1))
+    ks = live_counts(None if lengths is None else torch.tensor(lengths), T, B)
+
+    def f(x, *rest):
+        st, ws = rest[: len(state)], list(rest[len(state):])
+        out, final = hoisted_layer(mode, x, st, ws, ks)
+        return (out, *final)
+
+    assert torch.autograd.gradcheck(f, (x, *state, *weights))
+
+
+def test_live_counts():
+    assert live_counts(torch.tensor([4, 2, 2, 1]), 5, 4) == [4, 3, 1, 1, 0]
+    assert live_counts(None, 3, 2) == [2, 2, 2]
+
+
+def test_hoisted_backend_refuses_cells_it_cannot_compute():
+    with pytest.raises(ValueError, match="hoisted"):
+        rnnlab.Recurrent("lstm", 3, 4, peepholes=True, backend="hoisted")
+
+
+def test_dropout_between_layers_runs_and_learns_nothing_odd():
+    torch.manual_seed(0)
+    layer = rnnlab.Recurrent("gru", 3, 4, num_layers=2, dropout=0.5, backend="hoisted")
+    out, _ = layer(torch.randn(2, 6, 3), lengths=torch.tensor([6, 2]))
+    out.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+    assert torch.all(out[1, 2:] == 0)
+
+
+def test_auto_takes_hoisted_for_variable_length_training_only():
+    layer = rnnlab.Recurrent("lstm", 3, 4)
+    x, lengths = torch.randn(2, 5, 3), torch.tensor([5, 2])
+    layer(x, lengths=lengths)
+    assert layer.last_backend == "hoisted"
+    with torch.no_grad():
+        layer(x, lengths=lengths)
+    assert layer.last_backend == "fused"
+    layer(x)
+    assert layer.last_backend == "fused"
+    layer.requires_grad_(False)
+    layer(x, lengths=lengths)
+    assert layer.last_backend == "fused"
