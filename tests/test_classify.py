@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import read_json
 
-from rnnlab.apps.classify import classification_report, stratified_split
+from rnnlab.apps.classify import auto_frame, classification_report, stratified_split, to_tensors
 from rnnlab.data.sequences import load_sequences
 from rnnlab.errors import InputError
 
@@ -67,10 +67,21 @@ def test_report_and_split():
     assert len(held) == 4 and not set(keep) & set(held)
 
 
+def test_frames_stack_consecutive_steps():
+    a = np.arange(10, dtype=float).reshape(5, 2)  # 5 steps, 2 channels
+    b = np.arange(4, dtype=float).reshape(2, 2)
+    x, lengths = to_tensors([a, b], np.zeros(2), np.ones(2), frame=2)
+    assert x.shape == (2, 3, 4) and lengths.tolist() == [3, 1]
+    assert x[0, 0].tolist() == [0, 1, 2, 3] and x[0, 2].tolist() == [8, 9, 0, 0]  # last frame zero-padded
+    assert x[1, 0].tolist() == [0, 1, 2, 3] and not x[1, 1:].any()
+    assert auto_frame([np.zeros((150, 1))] * 3) == 3 and auto_frame([np.zeros((20, 12))]) == 1
+
+
 def test_cli_end_to_end(tmp_path, cli):
     data = make_npz(tmp_path / "ramps.npz")
     run = tmp_path / "run"
-    code, out, err = cli("classify", "train", "--quick", "--data", str(data), "--out", str(run), "--epochs", "8")
+    code, out, err = cli("classify", "train", "--quick", "--data", str(data), "--out", str(run), "--epochs", "8",
+                         "--set", "frame=2")
     assert code == 0, err
     m = read_json(run / "metrics.json")
     assert m["accuracy"] > m["baseline_majority_accuracy"]

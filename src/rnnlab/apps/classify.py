@@ -37,7 +37,11 @@ __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report"]
 class ClassifyConfig:
     """data: a bundled name, or a .ts / .csv / .npz path; test: a test file (null: the
     published split, or 20% held out). Model: cell (lstm | gru | rnn), hidden_size,
-    num_layers, bidirectional, pooling (last | mean | max | attention), dropout."""
+    num_layers, bidirectional, pooling (last | mean | max | attention), dropout.
+    frame: consecutive steps stacked into one input vector (frame stacking, as speech
+    recognisers feed RNNs: a 150-step univariate series becomes 50 steps of 3 values),
+    so that long univariate series reach the RNN as short sequences of richer steps; 0
+    picks ``ceil(median length / 50)`` (1 for series of up to 50 steps)."""
 
     data: str = "JapaneseVowels"
     test: str | None = None
@@ -47,6 +51,7 @@ class ClassifyConfig:
     bidirectional: bool = True
     pooling: str = "mean"
     dropout: float = 0.2
+    frame: int = 0
     batch_size: int = 16
     val_fraction: float = 0.1
     # val_loss, not val_accuracy, picks the best epoch: on small validation sets the
@@ -56,6 +61,8 @@ class ClassifyConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("last", "mean", "max", "attention"))
+        if self.frame < 0:
+            raise ValueError(f"frame: must be >= 0 (0: automatic), got {self.frame}")
 
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -74,12 +81,24 @@ def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[lis
     return sorted(keep), sorted(held)
 
 
-def to_tensors(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> tuple[Tensor, Tensor]:
-    lengths = torch.tensor([len(s) for s in seqs])
-    x = torch.zeros(len(seqs), int(lengths.max()), seqs[0].shape[1])
+STEPS_PER_SERIES = 50  # the automatic frame aims at about this many RNN steps
+
+
+def auto_frame(seqs: list[np.ndarray]) -> int:
+    """Frame size that brings the median series down to about 50 steps."""
+    median = float(np.median([len(s) for s in seqs]))
+    return max(1, int(np.ceil(median / STEPS_PER_SERIES)))
+
+
+def to_tensors(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray, frame: int = 1) -> tuple[Tensor, Tensor]:
+    """Standardised, zero-padded ``(N, T, frame * channels)`` and lengths in frames (a
+    last partial frame is padded with zeros, the training mean)."""
+    lengths = torch.tensor([-(-len(s) // frame) for s in seqs])
+    C = seqs[0].shape[1]
+    x = torch.zeros(len(seqs), int(lengths.max()) * frame, C)
     for i, s in enumerate(seqs):
         x[i, : len(s)] = torch.tensor((s - mean) / std, dtype=torch.float32)
-    return x, lengths
+    return x.reshape(len(seqs), -1, frame * C), lengths
 
 
 def classification_report(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
@@ -167,17 +186,19 @@ class ClassifyApp(App):
             raise InputError(f"{train.source}: only one class ({classes[0]!r}); classification needs two or more")
         stacked = np.concatenate(train.series)
         mean, std = stacked.mean(0), stacked.std(0) + 1e-8
-        write_json(ctx.run_dir / "classes.json", {"classes": classes, "mean": mean.tolist(), "std": std.tolist()})
+        frame = cfg.frame or auto_frame(train.series)
+        write_json(ctx.run_dir / "classes.json", {"classes": classes, "mean": mean.tolist(), "std": std.tolist(),
+                                                  "frame": frame})
         keep, held = stratified_split(train.labels, cfg.val_fraction, cfg.train.seed)
         index = {c: i for i, c in enumerate(classes)}
-        xtr, ltr = to_tensors([train.series[i] for i in keep], mean, std)
+        xtr, ltr = to_tensors([train.series[i] for i in keep], mean, std, frame)
         ytr = torch.tensor([index[train.labels[i]] for i in keep])
-        xva, lva = to_tensors([train.series[i] for i in held], mean, std)
+        xva, lva = to_tensors([train.series[i] for i in held], mean, std, frame)
         yva = torch.tensor([index[train.labels[i]] for i in held])
         ctx.log(f"classify: {train.source}: {len(keep)} training / {len(held)} validation / {len(test)} test series, "
-                f"{train.channels} channels, {len(classes)} classes")
+                f"{train.channels} channels, {len(classes)} classes, frames of {frame} step(s)")
         torch.manual_seed(cfg.train.seed)
-        model = self.build(cfg, train.channels, len(classes))
+        model = self.build(cfg, train.channels * frame, len(classes))
         from ..training import TensorBatches
 
         def loss_fn(m, batch):
@@ -192,25 +213,25 @@ class ClassifyApp(App):
 
         Trainer(model, loss_fn, cfg.train, run_dir=ctx.run_dir, evaluate_fn=evaluate, verbose=ctx.verbose).fit(
             TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=ctx.resume)
-        return self._evaluate(model, test, classes, mean, std, ctx.run_dir, train.labels)
+        return self._evaluate(model, test, classes, mean, std, frame, ctx.run_dir, train.labels)
 
     def build(self, cfg: ClassifyConfig, channels: int, n_classes: int) -> SeqToVec:
         return SeqToVec(channels, n_classes, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.bidirectional,
                         cfg.dropout, cfg.pooling)
 
     @torch.no_grad()
-    def predict_labels(self, model, seqs: list[np.ndarray], mean, std) -> np.ndarray:
+    def predict_labels(self, model, seqs: list[np.ndarray], mean, std, frame: int = 1) -> np.ndarray:
         model.eval()
         out = []
         for b in range(0, len(seqs), 256):
-            x, lengths = to_tensors(seqs[b:b + 256], mean, std)
+            x, lengths = to_tensors(seqs[b:b + 256], mean, std, frame)
             out.append(model(x, lengths).argmax(-1))
         return torch.cat(out).numpy()
 
-    def _evaluate(self, model, test: Sequences, classes, mean, std, run_dir: Path, train_labels) -> dict:
+    def _evaluate(self, model, test: Sequences, classes, mean, std, frame: int, run_dir: Path, train_labels) -> dict:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[v] for v in test.labels])
-        pred = self.predict_labels(model, test.series, mean, std)
+        pred = self.predict_labels(model, test.series, mean, std, frame)
         rep = classification_report(y, pred, classes)
         majority = max(set(train_labels), key=train_labels.count)
         base = float((y == index[majority]).mean())
@@ -225,13 +246,14 @@ class ClassifyApp(App):
         cfg = self.load_config(run_dir)
         info = read_json(run_dir / "classes.json", "class list (classes.json)")
         classes, mean, std = info["classes"], np.array(info["mean"]), np.array(info["std"])
-        model = self.build(cfg, len(mean), len(classes))
-        return cfg, classes, mean, std, self.trained(run_dir, model)
+        frame = int(info.get("frame", 1))
+        model = self.build(cfg, len(mean) * frame, len(classes))
+        return cfg, classes, mean, std, frame, self.trained(run_dir, model)
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
-        cfg, classes, mean, std, model = self.load(run_dir)
+        cfg, classes, mean, std, frame, model = self.load(run_dir)
         train, test = self.splits(cfg)
-        return self._evaluate(model, test, classes, mean, std, run_dir, train.labels)
+        return self._evaluate(model, test, classes, mean, std, frame, run_dir, train.labels)
 
     def add_commands(self, cli, guarded) -> None:
         import typer
@@ -243,11 +265,11 @@ class ClassifyApp(App):
             """Print one predicted label per sequence (index<TAB>label)."""
 
             def run():
-                cfg, classes, mean, std, model = self.load(run_dir)
+                cfg, classes, mean, std, frame, model = self.load(run_dir)
                 seqs = load_sequences(data, "TRAIN")
                 if seqs.channels != len(mean):
                     raise InputError(f"{seqs.source}: {seqs.channels} channels, the model expects {len(mean)}")
-                pred = self.predict_labels(model, seqs.series, mean, std)
+                pred = self.predict_labels(model, seqs.series, mean, std, frame)
                 return "".join(f"{i}\t{classes[p]}\n" for i, p in enumerate(pred))
 
             sys.stdout.write(guarded(run))
