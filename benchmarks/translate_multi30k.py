@@ -1,6 +1,8 @@
 """Multi30k de→en: attention vs no attention, BLEU on test_2016_flickr (sacrebleu).
 
     python benchmarks/translate_multi30k.py [--minutes 60] [--data-dir ../shared/data/multi30k]
+    python benchmarks/translate_multi30k.py --only attention         # one of the two runs
+    python benchmarks/translate_multi30k.py --only no_attention --max-steps N --minutes 90
 
 Trains the default attention model and the same network without attention
 (RNNencdec), each for --minutes on 2 CPU cores (selection on val), then writes BLEU,
@@ -29,6 +31,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/translate-multi30k"))
     ap.add_argument("--only", choices=("attention", "no_attention"), default=None,
                     help="train one of the two (the table is then built from the other's saved run)")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="also stop after this many updates (e.g. the attention run's count, for a comparison at "
+                         "equal updates that a busy machine cannot skew)")
     args = ap.parse_args()
     d = args.data_dir.resolve()
     common = [f"valid={d / 'val.de'},{d / 'val.en'}", f"test={d / 'test_2016_flickr.de'},{d / 'test_2016_flickr.en'}",
@@ -36,6 +41,8 @@ def main() -> None:
               "batch_size=64", "beam_size=5", "train.epochs=30", "train.patience=3", "train.schedule=plateau",
               "train.lr_step_epochs=0", "train.lr_gamma=0.5",
               f"train.time_limit_minutes={args.minutes}"]
+    if args.max_steps:
+        common.append(f"train.max_steps={args.max_steps}")
     results = {}
     for name, extra in (("attention", []), ("no_attention", ["attention=null", "input_feeding=false"])):
         run = args.out / name
@@ -47,6 +54,9 @@ def main() -> None:
         results[name] = json.loads((run / "metrics.json").read_text())
         results[name]["by_source_length"] = json.loads((run / "bleu.json").read_text())["by_source_length"]
         curve(run / "metrics.csv", args.out / f"{name}_val_loss_vs_time.png", "val_loss", f"Multi30k de-en, {name}")
+        if "val_bleu" in (run / "metrics.csv").read_text().splitlines()[0]:
+            curve(run / "metrics.csv", args.out / f"{name}_val_bleu_vs_time.png", "val_bleu",
+                  f"Multi30k de-en, {name}: greedy BLEU on 200 val sentences")
     lines = ["| source words | sentences | BLEU attention | BLEU no attention |", "|---|---|---|---|"]
     for a, b in zip(results["attention"]["by_source_length"], results["no_attention"]["by_source_length"]):
         lines.append(f"| {a['from']}-{a['to']} | {a['sentences']} | {a['bleu']:.1f} | {b['bleu']:.1f} |")

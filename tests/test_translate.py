@@ -53,8 +53,9 @@ def test_cli_end_to_end(tmp_path, cli):
     tsv.write_text("".join(f"{s}\t{t}\n" for s, t in generate_dates(400, 1)))
     run = tmp_path / "run"
     code, out, err = cli("translate", "train", "--quick", "--data", str(tsv), "--out", str(run), "--epochs", "1",
-                         "--set", "tokenizer=char", "--set", "hidden_size=32")
+                         "--set", "tokenizer=char", "--set", "hidden_size=32", "--set", "eval_limit=20")
     assert code == 0, err
+    assert "val_bleu" in (run / "metrics.csv").read_text().splitlines()[0]  # BLEU against training time
     m = read_json(run / "metrics.json")
     assert {"bleu", "chrf", "exact_match"} <= set(m)
     bleu = read_json(run / "bleu.json")
