@@ -16,7 +16,7 @@ streaming latency (batch 1, one step at a time, state carried).
 
 Timings on a shared 2-core machine are noisy, so variants are timed round-robin
 (A, B, C, A, B, C, ...) and the table reports medians and the per-round ratio to
-torch.nn (PERF-NOTES.md). Writes ``speed.json`` and ``speed.md``.
+torch.nn. Writes ``speed.json`` and ``speed.md``.
 """
 
 from __future__ import annotations
