@@ -40,6 +40,21 @@ def test_no_leakage_scaling_and_windows_use_training_part_only(tmp_path):
     assert plan.series.season == 12
 
 
+def test_anchors_naive_and_seasonal(tmp_path):
+    path = write_csv(tmp_path / "s.csv")
+    base = dict(data=str(path), targets=["sales"], input_len=12, horizon=14, backtest_start="2005-01")
+    for anchor in ("last", "seasonal"):
+        plan = make_plan(ForecastConfig(**base, anchor=anchor))
+        t0, z = plan.start, plan.z
+        _, _, y, anchors = windows(plan, [t0])
+        want = [z[t0 - 1]] * 14 if anchor == "last" else [z[t0 + k - 12 * (k // 12 + 1)] for k in range(14)]
+        np.testing.assert_allclose(anchors[0].numpy(), np.array(want), rtol=1e-6)
+        # targets are the values relative to their anchors, in units of the training scale
+        np.testing.assert_allclose(y[0].numpy() * plan.scale + anchors[0].numpy(), z[t0:t0 + 14], rtol=1e-5)
+    with pytest.raises(InputError, match="anchor=seasonal"):
+        make_plan(ForecastConfig(**{**base, "input_len": 6}, anchor="seasonal"))
+
+
 def test_metrics_by_hand():
     y, yhat, train = np.array([10.0, 20.0]), np.array([12.0, 15.0]), np.array([1.0, 2.0, 4.0])
     m = forecast_metrics(y, yhat, train, 1)

@@ -16,6 +16,11 @@ columns (standardised), and sin/cos of the position in the season. Models: ``dir
 that steps over the horizon reading the future calendar). ``likelihood=gaussian`` adds
 a standard deviation per step and 95% prediction intervals. ``ensemble=k`` averages k
 independently initialised networks.
+
+Targets: the network predicts each horizon value relative to an anchor, so that it
+learns a correction rather than the level: ``anchor=last`` (the window's last value: the
+naive forecast) or ``anchor=seasonal`` (the value one season earlier: the seasonal-naive
+forecast, which suits series whose seasonal pattern repeats, like AirPassengers).
 """
 
 from __future__ import annotations
@@ -70,7 +75,8 @@ class ForecastConfig:
     "1959-01"; default: the last 20% of the series). backtest_points: last | all.
     transform: none | log. model: direct | seq2seq. cell: lstm | gru | rnn.
     likelihood: none | gaussian. calendar: season sin/cos inputs. ensemble: networks
-    averaged. baselines: any of naive, seasonal_naive, arima, ets.
+    averaged. anchor: last | seasonal (what the network's outputs are relative to;
+    seasonal needs input_len >= season). baselines: any of naive, seasonal_naive, arima, ets.
     """
 
     data: str = "sunspots"
@@ -92,6 +98,7 @@ class ForecastConfig:
     likelihood: str = "none"
     calendar: bool = True
     ensemble: int = 5
+    anchor: str | None = None
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
     batch_size: int = 32
     val_fraction: float = 0.15
@@ -102,7 +109,8 @@ class ForecastConfig:
     def __post_init__(self) -> None:
         check_choices(self, model=("direct", "seq2seq"), likelihood=("none", "gaussian"),
                       backtest_points=("last", "all"), fill=("none", "interpolate", "drop"),
-                      cell=("lstm", "gru", "rnn"), transform=(None, "none", "log"))
+                      cell=("lstm", "gru", "rnn"), transform=(None, "none", "log"),
+                      anchor=(None, "last", "seasonal"))
         for b in self.baselines:
             if b not in BASELINES:
                 raise ValueError(f"baselines: unknown baseline {b!r}; expected any of {', '.join(BASELINES)}")
@@ -127,6 +135,7 @@ class Plan:
     scale: np.ndarray
     cov_center: np.ndarray
     cov_scale: np.ndarray
+    anchor: str = "last"
 
     @property
     def n_features(self) -> int:
@@ -184,28 +193,38 @@ def make_plan(cfg: ForecastConfig, series: Series | None = None) -> Plan:
     cov_center, cov_scale = (cov[:start].mean(0), cov[:start].std(0) + 1e-8) if cov.shape[1] else (np.zeros(0), np.ones(0))
     cal, _ = calendar_features(s.dates, season, N) if cfg.calendar else (np.zeros((N, 0)), [])
     past = np.concatenate([(cov - cov_center) / cov_scale, cal], 1)
-    return Plan(s, z, past, cal, L, h, start, transform, center, scale, cov_center, cov_scale)
+    anchor = cfg.anchor or preset.get("anchor") or "last"
+    if anchor == "seasonal" and not 1 < season <= L:
+        raise InputError(f"{cfg.data}: anchor={anchor} needs a season > 1 (got {season}) and input_len >= season "
+                         f"(got {L}); use --set anchor=last, or set season / input_len")
+    return Plan(s, z, past, cal, L, h, start, transform, center, scale, cov_center, cov_scale, anchor)
 
 
 def windows(plan: Plan, origins: list[int], future_cal: np.ndarray | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Network inputs for forecasts from ``origins``: x (n, L, F), future (n, h, K+1),
-    targets (n, h, T) (NaN past the end), last values (n, T) on the transformed scale."""
+    targets (n, h, T) relative to the anchors (NaN past the end), anchors (n, h, T) on
+    the transformed scale (a forecast is ``anchor + output * scale``)."""
     L, h, z = plan.input_len, plan.horizon, plan.z
     cal = plan.future if future_cal is None else future_cal
-    xs, fs, ys, lasts = [], [], [], []
+    m = plan.series.season
+    xs, fs, ys, anchors = [], [], [], []
     steps = (np.arange(h) / max(h - 1, 1))[:, None]
     for t0 in origins:
         inp, last = z[t0 - L:t0], z[t0 - 1]
         xs.append(np.concatenate([(inp - last) / plan.scale, (inp - plan.center) / plan.scale, plan.past[t0 - L:t0]], 1))
         fut = cal[t0:t0 + h]
         fs.append(np.concatenate([fut, steps], 1))
+        if plan.anchor == "seasonal":  # the same step one (or more) seasons before, known at t0
+            base = np.stack([z[t0 + k - m * (k // m + 1)] for k in range(h)])
+        else:
+            base = np.repeat(last[None], h, 0)
         tgt = np.full((h, z.shape[1]), np.nan)
         avail = z[t0:t0 + h]
-        tgt[: len(avail)] = (avail - last) / plan.scale
+        tgt[: len(avail)] = (avail - base[: len(avail)]) / plan.scale
         ys.append(tgt)
-        lasts.append(last)
+        anchors.append(base)
     f = lambda a: torch.tensor(np.stack(a), dtype=torch.float32)  # noqa: E731
-    return f(xs), f(fs), f(ys), f(lasts)
+    return f(xs), f(fs), f(ys), f(anchors)
 
 
 # ---------------------------------------------------------------------------- the network
@@ -288,9 +307,9 @@ def _untransform(plan: Plan, z: np.ndarray) -> np.ndarray:
 def network_forecasts(model: ForecastNet, plan: Plan, origins: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
     """Forecasts in original units (n, h, T) and 95% intervals (n, h, T, 2) or None."""
     model.eval()
-    x, fut, _, last = windows(plan, origins)
+    x, fut, _, anchor = windows(plan, origins)
     mean, sd = model.predict(x, fut)
-    z = last.numpy()[:, None, :] + mean.numpy() * plan.scale
+    z = anchor.numpy() + mean.numpy() * plan.scale
     yhat = _untransform(plan, z)
     if sd is None:
         return yhat, None
@@ -394,10 +413,10 @@ def forecast_from_end(model: ForecastNet, plan: Plan) -> tuple[np.ndarray, np.nd
     else:
         cal = np.zeros((N + h, 0))
     model.eval()
-    x, fut, _, last = windows(plan, [N], future_cal=cal)
+    x, fut, _, anchor = windows(plan, [N], future_cal=cal)
     with torch.no_grad():
         mean, sd = model.predict(x, fut)
-    z = last.numpy()[:, None, :] + mean.numpy() * plan.scale
+    z = anchor.numpy() + mean.numpy() * plan.scale
     y = _untransform(plan, z)[0]
     if sd is None:
         return y, None
