@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 from pathlib import Path
 
 from _common import curve, train
@@ -53,6 +54,9 @@ def main() -> None:
             return
         results[name] = json.loads((run / "metrics.json").read_text())
         results[name]["by_source_length"] = json.loads((run / "bleu.json").read_text())["by_source_length"]
+        # the run directories are not committed (weights); keep their small results next to the table
+        for f in ["bleu.json", "metrics.csv", *sorted(p.name for p in run.glob("attention_*.png"))]:
+            shutil.copyfile(run / f, args.out / f"{name}_{f}")
         curve(run / "metrics.csv", args.out / f"{name}_val_loss_vs_time.png", "val_loss", f"Multi30k de-en, {name}")
         if "val_bleu" in (run / "metrics.csv").read_text().splitlines()[0]:
             curve(run / "metrics.csv", args.out / f"{name}_val_bleu_vs_time.png", "val_bleu",
