@@ -19,7 +19,12 @@ runs the same cells as custom autograd Functions whose backward computes the wei
 gradients as one GEMM over all steps and whose variable-length steps work on the
 running prefix of a length-sorted batch. ``"auto"`` takes the reference backend only
 for cells no kernel computes, hoisted for variable-length training on CPU, and fused
-otherwise.
+otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's
+``step`` compiled by ``torch.compile`` — its pointwise work fused into a few kernels,
+forward and backward. Compiling costs seconds to tens of seconds on the first call
+(inductor caches the result on disk for later processes), so it pays off on long
+trainings of custom cells; where compilation fails (e.g. no C++ compiler) it warns and
+runs the plain reference step.
 ``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
 why fused is unavailable (``None`` when it is available).
 """
@@ -27,6 +32,7 @@ why fused is unavailable (``None`` when it is available).
 from __future__ import annotations
 
 import logging
+import warnings
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +45,7 @@ __all__ = ["Recurrent", "RNN", "LSTM", "GRU", "BACKENDS", "reverse_padded", "che
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "reference", "fused", "hoisted")
+BACKENDS = ("auto", "reference", "fused", "hoisted", "compiled")
 _FUSED_FN = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
 _STANDARD_CELLS = (ElmanCell, LSTMCell, GRUCell)
 
@@ -199,7 +205,7 @@ class Recurrent(nn.Module):
         elif backend == "hoisted":
             out, final = self._forward_hoisted(x, hx, lengths)
         else:
-            out, final = self._forward_reference(x, hx, lengths)
+            out, final = self._forward_reference(x, hx, lengths, compiled=backend == "compiled")
         return out, (final[0] if len(final) == 1 else final)
 
     def _check_state(self, state: Tensor | State | None, batch: int, x: Tensor) -> State:
@@ -321,7 +327,8 @@ class Recurrent(nn.Module):
         out = inp.unsqueeze(1) if self.batch_first else inp.unsqueeze(0)
         return out, tuple(torch.stack(part, 0) for part in finals)
 
-    def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None,
+                           compiled: bool = False) -> tuple[Tensor, State]:
         D = self.num_directions
         layer_input = x.transpose(0, 1) if self.batch_first else x  # time-major inside
         finals: list[list[Tensor]] = [[] for _ in self.state_size]
@@ -331,7 +338,8 @@ class Recurrent(nn.Module):
                 k = layer * D + d
                 st = tuple(h[k] for h in hx)
                 inp = layer_input if d == 0 else reverse_padded(layer_input, lengths)
-                out, st = unroll(self.cells[k], inp, st, lengths)
+                step = self._compiled_step(k) if compiled else None
+                out, st = unroll(self.cells[k], inp, st, lengths, step)
                 outs.append(out if d == 0 else reverse_padded(out, lengths))
                 for part, s in zip(finals, st):
                     part.append(s)
@@ -340,6 +348,18 @@ class Recurrent(nn.Module):
                 layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
         out = layer_input.transpose(0, 1) if self.batch_first else layer_input
         return out, tuple(torch.stack(part, 0) for part in finals)
+
+    def _compiled_step(self, k: int) -> "CompiledStep":
+        steps = self.__dict__.setdefault("_compiled_steps", {})
+        if k not in steps:
+            steps[k] = CompiledStep(self.cells[k])
+        return steps[k]
+
+    def __getstate__(self) -> dict:
+        # compiled functions neither pickle nor deep-copy; a copy compiles its own
+        state = dict(super().__getstate__())
+        state.pop("_compiled_steps", None)
+        return state
 
     def extra_repr(self) -> str:
         return (
@@ -374,25 +394,51 @@ def _segments(mode: str, x: Tensor, hx: State, lens: Tensor, weights: list[Tenso
     return out, state
 
 
-def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None = None) -> tuple[Tensor, State]:
+class CompiledStep:
+    """``cell.step`` through ``torch.compile``; on a compilation failure, one warning and
+    the eager step from then on (an error the eager step raises too is the cell's own
+    and propagates)."""
+
+    def __init__(self, cell: RecurrentCell):
+        self.cell = cell
+        self.fn = torch.compile(cell.step, dynamic=False)
+        self.failed: str | None = None
+
+    def __call__(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+        if self.failed is None:
+            try:
+                return self.fn(xp, state)
+            except Exception as e:  # noqa: BLE001 - decided below by running the eager step
+                result = self.cell.step(xp, state)
+                self.failed = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                warnings.warn(f"backend='compiled': torch.compile failed for {type(self.cell).__name__} "
+                              f"({self.failed}); running the reference step instead", RuntimeWarning, stacklevel=2)
+                return result
+        return self.cell.step(xp, state)
+
+
+def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None = None,
+           step=None) -> tuple[Tensor, State]:
     """Run ``cell`` over time-major ``x`` ``(T, B, I)`` from ``state``.
 
     The input projection is done for all steps at once (one GEMM); ``unbind`` splits it
     once, because indexing ``xp[t]`` inside the loop makes backward quadratic in T.
     With ``lengths``, a sequence's state stops changing after its last step and its
     outputs there are zero, so padding never reaches states, outputs or gradients.
+    ``step`` replaces ``cell.step`` (the compiled backend passes its compiled version).
     """
+    step = step or cell.step
     xp = cell.project_input(x)
     outs = []
     if lengths is None:
         for xp_t in xp.unbind(0):
-            h, state = cell.step(xp_t, state)
+            h, state = step(xp_t, state)
             outs.append(h)
         return torch.stack(outs, 0), state
     T = x.shape[0]
     valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device).unsqueeze(-1)  # (T, B, 1)
     for xp_t, m in zip(xp.unbind(0), valid.unbind(0)):
-        h, new = cell.step(xp_t, state)
+        h, new = step(xp_t, state)
         state = tuple(torch.where(m, n, o) for n, o in zip(new, state))
         outs.append(h.masked_fill(~m, 0.0))
     return torch.stack(outs, 0), state
