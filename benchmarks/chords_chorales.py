@@ -31,7 +31,8 @@ def main() -> None:
             ms.append(train(APP, Path(tmp) / "run", None, s))
         print(s, ms[-1], flush=True)
     keys = ["accuracy", "baseline_hmm_accuracy", "baseline_mlp_accuracy", "baseline_majority_accuracy",
-            "gain_over_hmm_pct", "gain_over_mlp_pct"]
+            "gain_over_hmm_pct", "gain_over_mlp_pct", "blstm_vs_human_agreement", "chordify_vs_human_agreement",
+            "human_analyses_held_out", "train_seconds"]
     lines = [f"Seeds {args.seeds} (each its own split by chorale); mean ± std.", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {mean_std([m[k] for m in ms])} |" for k in keys]
     args.out.mkdir(parents=True, exist_ok=True)

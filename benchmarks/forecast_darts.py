@@ -32,8 +32,10 @@ def load(name: str) -> pd.Series:
     if name == "airline":
         from aeon.datasets import load_airline
 
-        y = load_airline()
-        if isinstance(y.index, pd.PeriodIndex):
+        y = load_airline()  # a Series with a PeriodIndex, or (newer aeon) a bare array from 1949-01
+        if not isinstance(y, pd.Series):
+            y = pd.Series(np.asarray(y).ravel(), index=pd.date_range("1949-01-01", periods=np.size(y), freq="MS"))
+        elif isinstance(y.index, pd.PeriodIndex):
             y.index = y.index.to_timestamp()
         return y.astype("float32")
     import statsmodels.api as sm
