@@ -13,7 +13,8 @@ Protocols (rnnlab/apps/forecast.py, PRESETS):
 
 Each variant is trained once per seed with the same command a user runs
 (``rnnlab forecast train --data NAME --seed S [--set ...]``); baselines come from the same
-run. If ``darts`` is importable its RNNModel runs too (it is not installed here).
+run. Darts' RNNModel runs on the same protocols in benchmarks/forecast_darts.py (in
+its own environment), writing darts.md beside forecast.md.
 """
 
 from __future__ import annotations
@@ -53,11 +54,8 @@ def main() -> None:
                 row[key] = statistics.mean(vals)
                 row[key + "_std"] = statistics.pstdev(vals)
             rows.append(row)
-    try:
-        import darts  # noqa: F401
-        darts_note = "darts is importable but the side-by-side run is not implemented yet"
-    except ImportError:
-        darts_note = "darts is not installed here; its published figures are quoted instead"
+    darts_note = ("Darts' RNNModel on the same protocols: benchmarks/forecast_darts.py (its own environment, "
+                  "as darts pulls in PyTorch Lightning), results in darts.md")
     lines = [f"Seeds {args.seeds}; mean ± std over seeds; baselines are deterministic. {darts_note}.", "",
              "| data | variant | rnnlab MAE | rnnlab MAPE % | ARIMA MAE | ARIMA MAPE % | ETS MAE | ETS MAPE % | "
              "seasonal naive MAE | naive MAE | train s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
