@@ -49,7 +49,20 @@ def test_dropout_between_layers_runs_and_learns_nothing_odd():
     assert torch.all(out[1, 2:] == 0)
 
 
-def test_auto_takes_hoisted_for_variable_length_training_only():
+def test_auto_takes_hoisted_for_gru_and_elman_training():
+    for cell in ("gru", "rnn"):
+        layer = rnnlab.Recurrent(cell, 3, 4)
+        x = torch.randn(2, 5, 3)
+        layer(x)
+        assert layer.last_backend == "hoisted"
+        with torch.no_grad():
+            layer(x)
+        assert layer.last_backend == "fused"
+        layer(x[:, :1])  # one step: torch's one-step kernels
+        assert layer.last_backend == "fused"
+
+
+def test_auto_takes_hoisted_for_variable_length_lstm_training_only():
     layer = rnnlab.Recurrent("lstm", 3, 4)
     x, lengths = torch.randn(2, 5, 3), torch.tensor([5, 2])
     layer(x, lengths=lengths)

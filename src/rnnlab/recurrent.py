@@ -18,8 +18,8 @@ in which the set of unfinished sequences is constant, rather than on packed sequ
 runs the same cells as custom autograd Functions whose backward computes the weight
 gradients as one GEMM over all steps and whose variable-length steps work on the
 running prefix of a length-sorted batch. ``"auto"`` takes the reference backend only
-for cells no kernel computes, hoisted for variable-length training on CPU, and fused
-otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's
+for cells no kernel computes; for training on CPU hoisted for GRU and Elman layers and
+for variable-length LSTM batches; fused otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's
 ``step`` compiled by ``torch.compile`` — its pointwise work fused into a few kernels,
 forward and backward. Compiling costs seconds to tens of seconds on the first call
 (inductor caches the result on disk for later processes), so it pays off on long
@@ -167,17 +167,21 @@ class Recurrent(nn.Module):
         return None
 
     def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None) -> str:
-        """``auto``: reference for cells no kernel computes; for variable-length
-        training on CPU the hoisted backend (its cost falls with the padding, where
-        the fused kernel's per-segment calls add 17-100%: benchmarks/results/speed);
-        otherwise torch's fused kernel (oneDNN's forward is the fastest, and training
-        is at parity)."""
+        """``auto``, by measurement (benchmarks/results/speed/speed.md, 2 CPU cores):
+        reference for cells no kernel computes; for training on CPU, hoisted for GRU and
+        Elman layers (0.79-1.10x torch.nn's time) and for variable-length LSTM batches
+        (where the fused kernel's per-segment calls add 19-62%); fused otherwise
+        (oneDNN's LSTM forward is the fastest, inference needs no backward, and single
+        steps run torch's one-step cell kernels)."""
         if self.backend != "auto":
             return self.backend
         if self.fused_reason is not None:
             return "reference"
-        if (lengths is not None and x is not None and x.device.type == "cpu" and torch.is_grad_enabled()
-                and (x.requires_grad or any(p.requires_grad for p in self.parameters()))):
+        training = (x is not None and x.device.type == "cpu" and torch.is_grad_enabled()
+                    and (x.requires_grad or any(p.requires_grad for p in self.parameters())))
+        steps = x.shape[1 if self.batch_first else 0] if x is not None else 0
+        # one step (decoders, streaming): torch's one-step cell kernels are the fastest
+        if training and steps > 1 and (lengths is not None or self.cells[0].fused_mode() != "LSTM"):
             return "hoisted"
         return "fused"
 
