@@ -18,6 +18,14 @@ def train(app, out: Path, data: str | None = None, seed: int = 0, overrides: lis
     return json.loads((run / "metrics.json").read_text())
 
 
+def write_results(out: Path, stem: str, data, lines: list[str]) -> None:
+    """``OUT/STEM.json`` (the raw results) and ``OUT/STEM.md`` (the table), and print the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.4g}"

@@ -11,11 +11,10 @@ same training pieces. Lim et al. report the BLSTM 23.8% more accurate than an HM
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
-from _common import mean_std, train
+from _common import mean_std, train, write_results
 
 from rnnlab.apps.chords import APP
 
@@ -35,10 +34,7 @@ def main() -> None:
             "human_analyses_held_out", "train_seconds"]
     lines = [f"Seeds {args.seeds} (each its own split by chorale); mean ± std.", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {mean_std([m[k] for m in ms])} |" for k in keys]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "chords.json").write_text(json.dumps(ms, indent=2) + "\n")
-    (args.out / "chords.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "chords", ms, lines)
 
 
 if __name__ == "__main__":

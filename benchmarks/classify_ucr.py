@@ -15,11 +15,10 @@ Writes benchmarks/results/classify/classify.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
-from _common import mean_std, train
+from _common import mean_std, train, write_results
 
 from rnnlab.apps.classify import APP
 from rnnlab.data.sequences import BUNDLED
@@ -57,10 +56,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['dataset']} | {len(r['seeds'])} | {mean_std([100 * a for a in r['accuracy']])} | "
                      f"{mean_std(r['macro_f1'])} | {mean_std(r['seconds'])} | {PUBLISHED.get(r['dataset'], '–')} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "classify.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "classify.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "classify", rows, lines)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from _common import write_results
+
 from rnnlab.apps.forecast import APP
 
 VARIANTS = {
@@ -65,10 +67,7 @@ def main() -> None:
                      f"{r['baseline_arima_mape']:.2f} | {r['baseline_ets_mae']:.2f} | {r['baseline_ets_mape']:.2f} | "
                      f"{r['baseline_seasonal_naive_mae']:.2f} | {r['baseline_naive_mae']:.2f} | "
                      f"{r['train_seconds']:.0f} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "forecast.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "forecast.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "forecast", rows, lines)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ with a 3-year horizon. Writes ``darts.json`` and ``darts.md`` next to forecast.m
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
+
+from _common import write_results
 
 import numpy as np
 import pandas as pd
@@ -103,10 +104,7 @@ def main() -> None:
         first = r["runs"][0]
         lines.append(f"| {r['data']} | {r['mae']:.2f} ± {r['mae_std']:.2f} | {r['mape']:.2f} ± {r['mape_std']:.2f} | "
                      f"{first['points']} ({first['first_scored']} to {first['last_scored']}) | {r['seconds']:.0f} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "darts.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "darts.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "darts", rows, lines)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def _final(buf: Tensor, ks: list[int], B: int) -> Tensor:
     """Each row's value after its own last step (rows are sorted by length)."""
     if ks[-1] == B:
         return buf[-1].clone()
-    last = torch.tensor([sum(1 for k in ks if k > b) - 1 for b in range(B)], device=buf.device)
+    last = (torch.tensor(ks).unsqueeze(1) > torch.arange(B)).sum(0).to(buf.device) - 1  # row b: length_b - 1
     return buf[last, torch.arange(B, device=buf.device)]
 
 

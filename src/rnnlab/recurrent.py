@@ -242,36 +242,20 @@ class Recurrent(nn.Module):
         # slower on CPU, so instead: sort by length and run the fused kernel over each
         # stretch of time in which the set of live sequences does not change (a prefix
         # of the sorted batch), carrying the state; finished sequences keep theirs.
-        xt = x.transpose(0, 1) if self.batch_first else x
-        order = torch.argsort(lengths, descending=True, stable=True)
-        inverse = torch.argsort(order)
-        lens = lengths[order]
-        dev_order, dev_inverse = order.to(x.device), inverse.to(x.device)
-        xs = xt.index_select(1, dev_order)
-        hs = tuple(h.index_select(1, dev_order) for h in hx)
+        xs, hs, lens, inverse = _sort_by_length(x.transpose(0, 1) if self.batch_first else x, hx, lengths)
         if not self.bidirectional:
             weights = [w for c in self.cells for w in c.flat_weights()]
             out, final = _segments(mode, xs, hs, lens, weights, self.cells[0].bias, self.num_layers,
                                    self.dropout, self.training)
         else:
-            finals: list[list[Tensor]] = [[] for _ in hs]
-            inp = xs
-            for layer in range(self.num_layers):
-                outs = []
-                for d in range(2):
-                    k = 2 * layer + d
-                    src = inp if d == 0 else reverse_padded(inp, lens)
-                    o, st = _segments(mode, src, tuple(h[k:k + 1] for h in hs), lens, self.cells[k].flat_weights(),
-                                      self.cells[k].bias, 1, 0.0, self.training)
-                    outs.append(o if d == 0 else reverse_padded(o, lens))
-                    for part, s_ in zip(finals, st):
-                        part.append(s_)
-                inp = torch.cat(outs, -1)
-                if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                    inp = nn.functional.dropout(inp, self.dropout, training=True)
-            out, final = inp, tuple(torch.cat(part, 0) for part in finals)
-        out = out.index_select(1, dev_inverse)
-        final = tuple(h.index_select(1, dev_inverse) for h in final)
+            def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
+                o, new = _segments(mode, src, tuple(h.unsqueeze(0) for h in st), lens,
+                                   self.cells[k].flat_weights(), self.cells[k].bias, 1, 0.0, self.training)
+                return o, tuple(h[0] for h in new)
+
+            out, final = self._stack(run, xs, hs, lens)
+        out = out.index_select(1, inverse)
+        final = tuple(h.index_select(1, inverse) for h in final)
         return (out.transpose(0, 1) if self.batch_first else out), final
 
     def _forward_hoisted(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
@@ -280,36 +264,16 @@ class Recurrent(nn.Module):
         length so that the running sequences at each step are a prefix of it."""
         mode = self.cells[0].fused_mode()
         xt = x.transpose(0, 1) if self.batch_first else x
-        T, B = xt.shape[0], xt.shape[1]
-        order = inverse = lens = None
+        lens = inverse = None
         if lengths is not None:
-            order = torch.argsort(lengths, descending=True, stable=True)
-            inverse = torch.argsort(order).to(x.device)
-            lens = lengths[order]
-            order = order.to(x.device)
-            xt = xt.index_select(1, order)
-            hx = tuple(h.index_select(1, order) for h in hx)
-        ks = live_counts(lens, T, B)
-        D = self.num_directions
-        finals: list[list[Tensor]] = [[] for _ in hx]
-        inp = xt
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(D):
-                k = layer * D + d
-                src = inp if d == 0 else reverse_padded(inp, lens)
-                o, st = hoisted_layer(mode, src, tuple(h[k] for h in hx), self.cells[k].flat_weights(), ks)
-                outs.append(o if d == 0 else reverse_padded(o, lens))
-                for part, s_ in zip(finals, st):
-                    part.append(s_)
-            inp = outs[0] if D == 1 else torch.cat(outs, -1)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                inp = nn.functional.dropout(inp, self.dropout, training=True)
-        final = tuple(torch.stack(part, 0) for part in finals)
+            xt, hx, lens, inverse = _sort_by_length(xt, hx, lengths)
+        ks = live_counts(lens, xt.shape[0], xt.shape[1])
+        out, final = self._stack(lambda k, src, st: hoisted_layer(mode, src, st, self.cells[k].flat_weights(), ks),
+                                 xt, hx, lens)
         if inverse is not None:
-            inp = inp.index_select(1, inverse)
+            out = out.index_select(1, inverse)
             final = tuple(h.index_select(1, inverse) for h in final)
-        return (inp.transpose(0, 1) if self.batch_first else inp), final
+        return (out.transpose(0, 1) if self.batch_first else out), final
 
     def _fused_single_step(self, x: Tensor, hx: State) -> tuple[Tensor, State]:
         """T = 1 (streaming, autoregressive decoding): torch's one-step cell kernels skip
@@ -333,25 +297,33 @@ class Recurrent(nn.Module):
 
     def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None,
                            compiled: bool = False) -> tuple[Tensor, State]:
+        def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
+            return unroll(self.cells[k], src, st, lengths, self._compiled_step(k) if compiled else None)
+
+        out, final = self._stack(run, x.transpose(0, 1) if self.batch_first else x, hx, lengths)
+        return (out.transpose(0, 1) if self.batch_first else out), final
+
+    def _stack(self, run, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """Layers and directions over time-major ``x``: ``run(k, src, state) -> (out,
+        final)`` computes cell ``k`` (layer-major, forward direction first) over ``src``
+        from its ``(B, S)`` state parts; the backward direction reads each sequence
+        reversed within its length. Dropout between layers as torch.nn."""
         D = self.num_directions
-        layer_input = x.transpose(0, 1) if self.batch_first else x  # time-major inside
-        finals: list[list[Tensor]] = [[] for _ in self.state_size]
+        finals: list[list[Tensor]] = [[] for _ in hx]
+        inp = x
         for layer in range(self.num_layers):
             outs = []
             for d in range(D):
                 k = layer * D + d
-                st = tuple(h[k] for h in hx)
-                inp = layer_input if d == 0 else reverse_padded(layer_input, lengths)
-                step = self._compiled_step(k) if compiled else None
-                out, st = unroll(self.cells[k], inp, st, lengths, step)
-                outs.append(out if d == 0 else reverse_padded(out, lengths))
-                for part, s in zip(finals, st):
-                    part.append(s)
-            layer_input = outs[0] if D == 1 else torch.cat(outs, dim=-1)
+                src = inp if d == 0 else reverse_padded(inp, lengths)
+                o, st = run(k, src, tuple(h[k] for h in hx))
+                outs.append(o if d == 0 else reverse_padded(o, lengths))
+                for part, s_ in zip(finals, st):
+                    part.append(s_)
+            inp = outs[0] if D == 1 else torch.cat(outs, -1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
-        out = layer_input.transpose(0, 1) if self.batch_first else layer_input
-        return out, tuple(torch.stack(part, 0) for part in finals)
+                inp = nn.functional.dropout(inp, self.dropout, training=True)
+        return inp, tuple(torch.stack(part, 0) for part in finals)
 
     def _compiled_step(self, k: int) -> "CompiledStep":
         steps = self.__dict__.setdefault("_compiled_steps", {})
@@ -371,6 +343,16 @@ class Recurrent(nn.Module):
             f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, dropout={self.dropout}, "
             f"batch_first={self.batch_first}, backend={self.backend!r}"
         )
+
+
+def _sort_by_length(x: Tensor, hx: State, lengths: Tensor) -> tuple[Tensor, State, Tensor, Tensor]:
+    """Time-major ``x`` and the ``(L*D, B, S)`` state parts with the batch sorted by
+    descending length (stable), the sorted lengths, and the permutation that undoes it."""
+    order = torch.argsort(lengths, descending=True, stable=True)
+    inverse = torch.argsort(order).to(x.device)
+    lens = lengths[order]
+    order = order.to(x.device)
+    return x.index_select(1, order), tuple(h.index_select(1, order) for h in hx), lens, inverse
 
 
 def _segments(mode: str, x: Tensor, hx: State, lens: Tensor, weights: list[Tensor], bias: bool, num_layers: int,
