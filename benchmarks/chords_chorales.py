@@ -22,7 +22,7 @@ from rnnlab.apps.chords import APP
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/chords"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "chords")
     args = ap.parse_args()
     ms = []
     for s in args.seeds:

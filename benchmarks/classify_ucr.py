@@ -39,7 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=list(BUNDLED))
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 5 for JapaneseVowels, 1 otherwise")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/classify"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "classify")
     args = ap.parse_args()
     rows = []
     for name in args.datasets:

@@ -84,7 +84,7 @@ def run(name: str, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/forecast"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "forecast")
     args = ap.parse_args()
     import darts
 

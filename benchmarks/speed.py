@@ -219,7 +219,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="H=256, one layer, unidirectional only")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/speed"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed")
     args = ap.parse_args()
     sizes = [256] if args.quick else [256, 512]
     grid = []

@@ -25,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--data", default=os.environ.get("RNNLAB_SHAKESPEARE", "../shared/data/tinyshakespeare/input.txt"))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/textgen-shakespeare"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "textgen-shakespeare")
     args = ap.parse_args()
     overrides = ["hidden_size=512", "num_layers=2", "embed_size=128", "dropout=0.2", "seq_len=128", "batch_size=64",
                  "val_fraction=0.1", "train.epochs=200", "train.lr=0.002", "train.schedule=none",

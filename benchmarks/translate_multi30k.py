@@ -29,7 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RNNLAB_MULTI30K", "../shared/data/multi30k")))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/translate-multi30k"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "translate-multi30k")
     ap.add_argument("--only", choices=("attention", "no_attention"), default=None,
                     help="train one of the two (the table is then built from the other's saved run)")
     ap.add_argument("--max-steps", type=int, default=None,

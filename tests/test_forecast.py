@@ -40,19 +40,66 @@ def test_no_leakage_scaling_and_windows_use_training_part_only(tmp_path):
     assert plan.series.season == 12
 
 
-def test_anchors_naive_and_seasonal(tmp_path):
+@pytest.mark.parametrize("model", ["direct", "forking"])
+def test_anchors_naive_and_seasonal(tmp_path, model):
     path = write_csv(tmp_path / "s.csv")
-    base = dict(data=str(path), targets=["sales"], input_len=12, horizon=14, backtest_start="2005-01")
+    base = dict(data=str(path), targets=["sales"], input_len=12, horizon=14, backtest_start="2005-01", model=model)
     for anchor in ("last", "seasonal"):
         plan = make_plan(ForecastConfig(**base, anchor=anchor))
         t0, z = plan.start, plan.z
         _, _, y, anchors = windows(plan, [t0])
+        if model == "forking":  # the forecast from the window's last step is the direct one
+            y = y[:, -1]
         want = [z[t0 - 1]] * 14 if anchor == "last" else [z[t0 + k - 12 * (k // 12 + 1)] for k in range(14)]
         np.testing.assert_allclose(anchors[0].numpy(), np.array(want), rtol=1e-6)
         # targets are the values relative to their anchors, in units of the training scale
         np.testing.assert_allclose(y[0].numpy() * plan.scale + anchors[0].numpy(), z[t0:t0 + 14], rtol=1e-5)
     with pytest.raises(InputError, match="anchor=seasonal"):
         make_plan(ForecastConfig(**{**base, "input_len": 6}, anchor="seasonal"))
+
+
+def test_forking_targets_cover_every_step_and_stop_at_the_window_end(tmp_path):
+    path = write_csv(tmp_path / "s.csv")
+    plan = make_plan(ForecastConfig(data=str(path), targets=["sales"], input_len=12, horizon=3,
+                                    backtest_start="2005-01", model="forking"))
+    z, L, h = plan.z, 12, 3
+    t0 = plan.start - h  # the last training origin
+    x, _, y, anchors = windows(plan, [t0, len(z) - 1])
+    assert y.shape == (2, L, h, 1)
+    for j in range(L):  # at window step j (time u), the next h values relative to z[u]
+        u = t0 - L + j
+        np.testing.assert_allclose(y[0, j, :, 0].numpy() * plan.scale, z[u + 1:u + 1 + h, 0] - z[u, 0], rtol=1e-4, atol=1e-4)
+    assert y[0, -1].numpy() * plan.scale + anchors[0].numpy() == pytest.approx(z[t0:t0 + h], rel=1e-5)
+    # inputs are causal: relative to the window's first value, not its last
+    np.testing.assert_allclose(x[0, :, 0].numpy() * plan.scale, z[t0 - L:t0, 0] - z[t0 - L, 0], rtol=1e-4, atol=1e-4)
+    # an origin near the end: targets past the data are NaN, and the loss skips them
+    assert np.isnan(y[1, -1, 1:]).all() and not np.isnan(y[1, -1, 0]).any()
+
+
+@pytest.mark.parametrize("model", ["forking", "direct", "seq2seq"])
+@pytest.mark.parametrize("likelihood", ["none", "gaussian"])
+def test_every_model_predicts_a_horizon_and_trains(tmp_path, model, likelihood):
+    import torch
+
+    from rnnlab.apps.forecast import build_model
+
+    path = write_csv(tmp_path / "s.csv")
+    cfg = ForecastConfig(data=str(path), targets=["sales"], input_len=12, horizon=3, backtest_start="2005-01",
+                         model=model, likelihood=likelihood, ensemble=2, hidden_size=8)
+    plan = make_plan(cfg)
+    torch.manual_seed(0)
+    net = build_model(cfg, plan)
+    x, fut, y, _ = windows(plan, list(range(12, plan.start - 3 + 1)))
+    mean, sd = net.predict(x, fut)
+    assert mean.shape == (len(x), 3, 1) and (sd is None) == (likelihood == "none")
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    first = float(net.loss(x, fut, y))
+    for _ in range(30):
+        opt.zero_grad()
+        loss = net.loss(x, fut, y)
+        loss.backward()
+        opt.step()
+    assert float(net.loss(x, fut, y)) < first
 
 
 def test_metrics_by_hand():

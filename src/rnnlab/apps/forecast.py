@@ -12,8 +12,12 @@ scores the last point of each forecast (the h-step-ahead value, as Darts' defaul
 Inputs per step: the value relative to the window's last value and the value relative
 to the training mean (both divided by the training standard deviation), any covariate
 columns (standardised), and sin/cos of the position in the season. Models: ``direct``
-(sequence→vector: one output per horizon step) or ``seq2seq`` (an encoder and a decoder
-that steps over the horizon reading the future calendar). ``likelihood=gaussian`` adds
+(sequence→vector: one output per horizon step), ``seq2seq`` (an encoder and a decoder
+that steps over the horizon reading the future calendar) or ``forking`` (MQ-RNN's
+forking sequences, Wen et al. 2017: the network emits a full horizon forecast at *every*
+step of the window and is trained on all of them, so each window gives input_len
+training forecasts instead of one — its inputs are then causal: values relative to the
+window's first value, not its last; the forecast is the one from the last step). ``likelihood=gaussian`` adds
 a standard deviation per step and 95% prediction intervals. ``ensemble=k`` averages k
 independently initialised networks.
 
@@ -73,8 +77,12 @@ class ForecastConfig:
     season: seasonal period in steps. input_len: steps the network reads. horizon:
     steps it predicts. backtest_start: first origin (an index label or its prefix, e.g.
     "1959-01"; default: the last 20% of the series). backtest_points: last | all.
-    transform: none | log. model: direct | seq2seq. cell: lstm | gru | rnn.
-    likelihood: none | gaussian. calendar: season sin/cos inputs. ensemble: networks
+    transform: none | log. model: forking | direct | seq2seq. cell: lstm | gru | rnn.
+    likelihood: none | gaussian. calendar: season sin/cos inputs. trend: a time-index
+    input (standardised on the training steps, known in advance like the calendar) so
+    the network can tell where in a trending series it is. level: the input of each value
+    relative to the training mean (off: the network sees only values relative to the
+    window's last one, so a level never seen in training is not an unfamiliar input). ensemble: networks
     averaged. anchor: last | seasonal (what the network's outputs are relative to;
     seasonal needs input_len >= season). baselines: any of naive, seasonal_naive, arima, ets.
     """
@@ -90,13 +98,15 @@ class ForecastConfig:
     backtest_start: str | None = None
     backtest_points: str = "last"
     transform: str | None = None
-    model: str = "direct"
+    model: str = "forking"
     cell: str = "gru"
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
     likelihood: str = "none"
     calendar: bool = True
+    trend: bool = False
+    level: bool = True
     ensemble: int = 5
     anchor: str | None = None
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
@@ -107,7 +117,7 @@ class ForecastConfig:
                                                                    weight_decay=1e-5))
 
     def __post_init__(self) -> None:
-        check_choices(self, model=("direct", "seq2seq"), likelihood=("none", "gaussian"),
+        check_choices(self, model=("direct", "seq2seq", "forking"), likelihood=("none", "gaussian"),
                       backtest_points=("last", "all"), fill=("none", "interpolate", "drop"),
                       cell=("lstm", "gru", "rnn"), transform=(None, "none", "log"),
                       anchor=(None, "last", "seasonal"))
@@ -136,10 +146,28 @@ class Plan:
     cov_center: np.ndarray
     cov_scale: np.ndarray
     anchor: str = "last"
+    level: bool = True
+    calendar: bool = True
+    trend: bool = False
+    forking: bool = False  # per-step forecasts and targets over the whole window (model=forking)
 
     @property
     def n_features(self) -> int:
-        return 2 * self.z.shape[1] + self.past.shape[1]
+        return (2 if self.level else 1) * self.z.shape[1] + self.past.shape[1]
+
+    def known_inputs(self, n: int) -> np.ndarray:
+        """Inputs known in advance for steps 0..n-1 (n may run past the series' end):
+        calendar sin/cos and the standardised time index, as configured."""
+        s = self.series
+        dates = s.dates
+        if dates is not None and n > len(dates):
+            dates = np.concatenate([dates, dates[-1] + np.arange(1, n - len(dates) + 1)])
+        cal = calendar_features(dates, s.season, n)[0] if self.calendar else np.zeros((n, 0))
+        if not self.trend:
+            return cal
+        # standardised over the training steps 0..start-1 (mean (start-1)/2, std start/sqrt(12))
+        t = (np.arange(n) - (self.start - 1) / 2) / (self.start / np.sqrt(12))
+        return np.concatenate([cal, t[:, None]], 1)
 
     @property
     def n_future(self) -> int:
@@ -191,19 +219,27 @@ def make_plan(cfg: ForecastConfig, series: Series | None = None) -> Plan:
     center, scale = train_z.mean(0), train_z.std(0) + 1e-8
     cov = s.covariates
     cov_center, cov_scale = (cov[:start].mean(0), cov[:start].std(0) + 1e-8) if cov.shape[1] else (np.zeros(0), np.ones(0))
-    cal, _ = calendar_features(s.dates, season, N) if cfg.calendar else (np.zeros((N, 0)), [])
-    past = np.concatenate([(cov - cov_center) / cov_scale, cal], 1)
     anchor = cfg.anchor or preset.get("anchor") or "last"
     if anchor == "seasonal" and not 1 < season <= L:
         raise InputError(f"{cfg.data}: anchor={anchor} needs a season > 1 (got {season}) and input_len >= season "
                          f"(got {L}); use --set anchor=last, or set season / input_len")
-    return Plan(s, z, past, cal, L, h, start, transform, center, scale, cov_center, cov_scale, anchor)
+    plan = Plan(s, z, np.zeros((N, 0)), np.zeros((N, 0)), L, h, start, transform, center, scale, cov_center,
+                cov_scale, anchor, level=cfg.level, calendar=cfg.calendar, trend=cfg.trend,
+                forking=cfg.model == "forking")
+    plan.future = plan.known_inputs(N)
+    plan.past = np.concatenate([(cov - cov_center) / cov_scale, plan.future], 1)
+    return plan
 
 
 def windows(plan: Plan, origins: list[int], future_cal: np.ndarray | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Network inputs for forecasts from ``origins``: x (n, L, F), future (n, h, K+1),
     targets (n, h, T) relative to the anchors (NaN past the end), anchors (n, h, T) on
-    the transformed scale (a forecast is ``anchor + output * scale``)."""
+    the transformed scale (a forecast is ``anchor + output * scale``).
+
+    With ``plan.forking`` the targets are (n, L, h, T): at window step j (time
+    u = t0-L+j) the next h values relative to the anchor known at u (z[u], or the
+    value one season before the target) — all at or before t0+h-1, so a training window
+    never sees past its own last target; the anchors returned are the last step's."""
     L, h, z = plan.input_len, plan.horizon, plan.z
     cal = plan.future if future_cal is None else future_cal
     m = plan.series.season
@@ -211,8 +247,11 @@ def windows(plan: Plan, origins: list[int], future_cal: np.ndarray | None = None
     steps = (np.arange(h) / max(h - 1, 1))[:, None]
     for t0 in origins:
         inp, last = z[t0 - L:t0], z[t0 - 1]
-        xs.append(np.concatenate([(inp - last) / plan.scale, (inp - plan.center) / plan.scale, plan.past[t0 - L:t0]], 1))
+        level = [(inp - plan.center) / plan.scale] if plan.level else []
+        rel = inp - (inp[0] if plan.forking else last)  # forking: causal at every step
+        xs.append(np.concatenate([rel / plan.scale, *level, plan.past[t0 - L:t0]], 1))
         fut = cal[t0:t0 + h]
+        fut = np.concatenate([fut, np.zeros((h - len(fut), cal.shape[1]))])  # origins near the end: pad
         fs.append(np.concatenate([fut, steps], 1))
         if plan.anchor == "seasonal":  # the same step one (or more) seasons before, known at t0
             base = np.stack([z[t0 + k - m * (k // m + 1)] for k in range(h)])
@@ -221,6 +260,13 @@ def windows(plan: Plan, origins: list[int], future_cal: np.ndarray | None = None
         tgt = np.full((h, z.shape[1]), np.nan)
         avail = z[t0:t0 + h]
         tgt[: len(avail)] = (avail - base[: len(avail)]) / plan.scale
+        if plan.forking:
+            u = np.arange(t0 - L, t0)[:, None]  # (L, 1): the time of each window step
+            k = np.arange(1, h + 1)[None]  # (1, h): steps ahead
+            v = u + k  # target times, all <= t0 + h - 1
+            src = u if plan.anchor == "last" else v - m * ((k + m - 1) // m)  # anchor times, known at u
+            ok = (v < len(z)) & (src >= 0)
+            tgt = np.where(ok[..., None], z[np.minimum(v, len(z) - 1)] - z[np.maximum(src, 0)], np.nan) / plan.scale
         ys.append(tgt)
         anchors.append(base)
     f = lambda a: torch.tensor(np.stack(a), dtype=torch.float32)  # noqa: E731
@@ -243,12 +289,28 @@ class _Seq2SeqMember(nn.Module):
         return self.head(out)  # (B, h, n_out)
 
 
+class _ForkingMember(nn.Module):
+    """A recurrent layer with a horizon-wide head at every step (MQ-RNN's forking sequences)."""
+
+    def __init__(self, n_features: int, n_out: int, cfg: ForecastConfig):
+        super().__init__()
+        self.rnn = Recurrent(cfg.cell, n_features, cfg.hidden_size, cfg.num_layers, dropout=cfg.dropout,
+                             batch_first=True)
+        self.head = nn.Linear(cfg.hidden_size, n_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out)  # (B, L, h * per_step)
+
+
 class ForecastNet(nn.Module):
-    """``ensemble`` independent networks; ``forward(x, future) -> (members, B, h, T[, 2])``."""
+    """``ensemble`` independent networks; ``forward(x, future) -> (members, B, h, T, 1 or 2)``,
+    or ``(members, B, L, h, T, 1 or 2)`` — a forecast from every window step — for forking."""
 
     def __init__(self, n_features: int, n_future: int, horizon: int, n_targets: int, cfg: ForecastConfig):
         super().__init__()
         self.horizon, self.n_targets = horizon, n_targets
+        self.forking = cfg.model == "forking"
         self.gaussian = cfg.likelihood == "gaussian"
         per_step = n_targets * (2 if self.gaussian else 1)
         members = []
@@ -256,6 +318,8 @@ class ForecastNet(nn.Module):
             if cfg.model == "direct":
                 members.append(SeqToVec(n_features, horizon * per_step, cfg.hidden_size, cfg.cell, cfg.num_layers,
                                         dropout=cfg.dropout))
+            elif cfg.model == "forking":
+                members.append(_ForkingMember(n_features, horizon * per_step, cfg))
             else:
                 members.append(_Seq2SeqMember(n_features, n_future, per_step, cfg))
         self.members = nn.ModuleList(members)
@@ -263,9 +327,12 @@ class ForecastNet(nn.Module):
     def forward(self, x: Tensor, future: Tensor) -> Tensor:
         outs = []
         for m in self.members:
+            if isinstance(m, _ForkingMember):
+                outs.append(m(x).reshape(x.shape[0], x.shape[1], self.horizon, self.n_targets, -1))
+                continue
             o = m(x) if isinstance(m, SeqToVec) else m(x, future)
             outs.append(o.reshape(x.shape[0], self.horizon, self.n_targets, -1))
-        return torch.stack(outs, 0)  # (M, B, h, T, 1 or 2)
+        return torch.stack(outs, 0)  # (M, B, [L,] h, T, 1 or 2)
 
     def split(self, out: Tensor) -> tuple[Tensor, Tensor | None]:
         mu = out[..., 0]
@@ -275,7 +342,10 @@ class ForecastNet(nn.Module):
 
     def predict(self, x: Tensor, future: Tensor) -> tuple[Tensor, Tensor | None]:
         """Ensemble mean (B, h, T) and standard deviation (mixture of the members) or None."""
-        mu, sigma = self.split(self(x, future))
+        out = self(x, future)
+        if self.forking:
+            out = out[:, :, -1]  # the forecast made at the window's last step
+        mu, sigma = self.split(out)
         mean = mu.mean(0)
         if sigma is None:
             return mean, None
@@ -289,6 +359,10 @@ class ForecastNet(nn.Module):
         """Loss of ``forward``'s output; lets a DistributedDataParallel wrapper run forward."""
         mu, sigma = self.split(out)
         y = y.unsqueeze(0).expand_as(mu)
+        known = ~torch.isnan(y)  # forking: targets past a validation window's data end are NaN
+        if not bool(known.all()):
+            mu, y = mu[known], y[known]
+            sigma = None if sigma is None else sigma[known]
         if sigma is None:
             return nn.functional.mse_loss(mu, y)
         return gaussian_nll(mu, sigma, y)
@@ -404,16 +478,8 @@ def _future_labels(s: Series, h: int) -> list[str]:
 def forecast_from_end(model: ForecastNet, plan: Plan) -> tuple[np.ndarray, np.ndarray | None]:
     """The next ``horizon`` values after the series' end: (h, T) and (h, T, 2) or None."""
     N, h = len(plan.series), plan.horizon
-    cal = plan.future
-    if cal.shape[1]:
-        ext, _ = calendar_features(
-            None if plan.series.dates is None else np.concatenate([plan.series.dates, plan.series.dates[-1] + np.arange(1, h + 1)]),
-            plan.series.season, N + h)
-        cal = ext
-    else:
-        cal = np.zeros((N + h, 0))
     model.eval()
-    x, fut, _, anchor = windows(plan, [N], future_cal=cal)
+    x, fut, _, anchor = windows(plan, [N], future_cal=plan.known_inputs(N + h))
     with torch.no_grad():
         mean, sd = model.predict(x, fut)
     z = anchor.numpy() + mean.numpy() * plan.scale
