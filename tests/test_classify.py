@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import read_json
 
-from rnnlab.apps.classify import auto_frame, classification_report, stratified_split, to_tensors
+from rnnlab.apps.classify import auto_frame, classification_report, stratified_split, to_tensors, with_deltas
 from rnnlab.data.sequences import load_sequences
 from rnnlab.errors import InputError
 
@@ -135,3 +135,18 @@ def test_cli_resume_of_a_killed_run_gives_the_uninterrupted_weights(tmp_path, cl
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     assert json.loads((tmp_path / "killed" / "metrics.json").read_text())["accuracy"] == \
         json.loads((tmp_path / "full" / "metrics.json").read_text())["accuracy"]
+
+
+def test_deltas_are_the_local_slope_and_follow_each_series():
+    t = np.arange(10, dtype=float)[:, None]
+    s = np.concatenate([3 * t, t ** 2], 1)
+    f = with_deltas(s)
+    assert f.shape == (10, 4)
+    np.testing.assert_allclose(f[:, :2], s)
+    np.testing.assert_allclose(f[2:-2, 2], 3.0)  # a ramp's slope, exactly, away from the edges
+    np.testing.assert_allclose(f[2:-2, 3], 2 * t[2:-2, 0])  # d(t^2)/dt = 2t (central difference)
+    # in a batch, each series gets its own deltas: padding never leaks into them
+    x, lengths = to_tensors([s[:4], s], np.zeros(4), np.ones(4), deltas=True)
+    assert x.shape == (2, 10, 4) and lengths.tolist() == [4, 10]
+    np.testing.assert_allclose(x[0, :4].numpy(), with_deltas(s[:4]), rtol=1e-6)
+    assert (x[0, 4:] == 0).all()

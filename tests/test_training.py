@@ -143,6 +143,26 @@ def test_early_stopping_keeps_best(tmp_path):
     assert (tmp_path / "training_curve.png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("monitor", ["val_loss", None])
+def test_monitor_picks_the_best_epoch_or_none_keeps_the_last(tmp_path, monitor):
+    model, loss_fn, batches = regression_setup()
+    scores = iter([1.0, 2.0, 3.0])  # the first epoch scores best
+    seen = []
+
+    def evaluate(m):
+        seen.append({k: v.detach().clone() for k, v in m.state_dict().items()})
+        return {"val_loss": next(scores)}
+
+    cfg = TrainConfig(epochs=3, monitor=monitor)
+    hist = Trainer(model, loss_fn, cfg, run_dir=tmp_path, evaluate_fn=evaluate, verbose=False).fit(batches)
+    assert [row["val_loss"] for row in hist] == [1.0, 2.0, 3.0]  # logged either way
+    want = seen[0] if monitor else seen[-1]
+    assert all(torch.equal(model.state_dict()[k], want[k]) for k in want)
+    fresh, _, _ = regression_setup()
+    load_weights(tmp_path / "model.safetensors", fresh)
+    assert all(torch.equal(fresh.state_dict()[k], want[k]) for k in want)
+
+
 def test_tampered_and_foreign_weights_give_clear_errors(tmp_path):
     model, loss_fn, batches = regression_setup()
     Trainer(model, loss_fn, TrainConfig(epochs=1), run_dir=tmp_path, verbose=False).fit(batches)

@@ -13,6 +13,7 @@ matrix PNG; the trivial baseline is the majority class.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sys
 from dataclasses import dataclass, field
@@ -41,7 +42,14 @@ class ClassifyConfig:
     frame: consecutive steps stacked into one input vector (frame stacking, as speech
     recognisers feed RNNs: a 150-step univariate series becomes 50 steps of 3 values),
     so that long univariate series reach the RNN as short sequences of richer steps; 0
-    picks ``ceil(median length / 50)`` (1 for series of up to 50 steps)."""
+    picks ``ceil(median length / 50)`` (1 for series of up to 50 steps). deltas: append
+    each channel's regression delta over ±2 steps (the Δ features of speech recognisers,
+    HTK's formula), so the network reads every value with its local slope: on
+    JapaneseVowels' LPC cepstra this takes accuracy from 97.7% to 98.9% (benchmarks/).
+    min_steps: train for at least this many optimiser steps, adding epochs on small
+    datasets (ArrowHead's 36 series are 3 batches an epoch: 60 epochs left it underfit).
+    noise: standard deviation of Gaussian noise added to the standardised training inputs
+    (augmentation; 0: none)."""
 
     data: str = "JapaneseVowels"
     test: str | None = None
@@ -52,11 +60,16 @@ class ClassifyConfig:
     pooling: str = "mean"
     dropout: float = 0.2
     frame: int = 0
+    deltas: bool = True
+    min_steps: int = 1000
+    noise: float = 0.0
     batch_size: int = 16
     val_fraction: float = 0.1
-    # val_loss, not val_accuracy, picks the best epoch: on small validation sets the
-    # accuracy saturates at 1.0 early and stops the run long before it has converged.
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=150, lr=2e-3, clip_norm=1.0, patience=30,
+    # A fixed cosine schedule, keeping the last weights: picking the best epoch on a
+    # validation set of a few dozen series chose early, underfit epochs (JapaneseVowels:
+    # 97.2% with val_loss early stopping, 97.7% without, both without deltas).
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=60, lr=2e-3, clip_norm=1.0, patience=None,
+                                                                   schedule="cosine", monitor=None,
                                                                    weight_decay=1e-4, log_every=10**9))
 
     def __post_init__(self) -> None:
@@ -67,7 +80,9 @@ class ClassifyConfig:
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(kept, held out) indices; each class contributes ~fraction of its members (≥ 1
-    when it has 2 or more)."""
+    when it has 2 or more); fraction 0 holds out nothing."""
+    if fraction <= 0:
+        return list(range(len(labels))), []
     rng = random.Random(seed)
     keep, held = [], []
     for c in sorted(set(labels)):
@@ -90,9 +105,25 @@ def auto_frame(seqs: list[np.ndarray]) -> int:
     return max(1, int(np.ceil(median / STEPS_PER_SERIES)))
 
 
-def to_tensors(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray, frame: int = 1) -> tuple[Tensor, Tensor]:
-    """Standardised, zero-padded ``(N, T, frame * channels)`` and lengths in frames (a
-    last partial frame is padded with zeros, the training mean)."""
+def with_deltas(s: np.ndarray) -> np.ndarray:
+    """``(T, C) -> (T, 2C)``: the values and their regression deltas
+    ``d_t = sum_{k=1,2} k (s_{t+k} - s_{t-k}) / 10`` (edges repeated; HTK's Δ formula)."""
+    p = np.pad(s, ((2, 2), (0, 0)), mode="edge")
+    d = (p[3:-1] - p[1:-3] + 2 * (p[4:] - p[:-4])) / 10
+    return np.concatenate([s, d], 1)
+
+
+def features(seqs: list[np.ndarray], deltas: bool) -> list[np.ndarray]:
+    """What the network reads per step, before standardisation: the series, and their deltas."""
+    return [with_deltas(s) for s in seqs] if deltas else list(seqs)
+
+
+def to_tensors(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray, frame: int = 1,
+               deltas: bool = False) -> tuple[Tensor, Tensor]:
+    """Standardised, zero-padded ``(N, T, frame * features)`` and lengths in frames (a
+    last partial frame is padded with zeros, the training mean); ``mean``/``std`` are per
+    feature (twice the channels with ``deltas``)."""
+    seqs = features(seqs, deltas)
     lengths = torch.tensor([-(-len(s) // frame) for s in seqs])
     C = seqs[0].shape[1]
     x = torch.zeros(len(seqs), int(lengths.max()) * frame, C)
@@ -152,12 +183,14 @@ class ClassifyApp(App):
     Config = ClassifyConfig
 
     def quick_config(self) -> ClassifyConfig:
-        return ClassifyConfig(hidden_size=64, train=TrainConfig(epochs=15, lr=3e-3, clip_norm=1.0, log_every=10**9))
+        return ClassifyConfig(hidden_size=64, min_steps=0,
+                              train=TrainConfig(epochs=15, lr=3e-3, clip_norm=1.0, log_every=10**9))
 
-    def make_config(self, *args, **kwargs) -> ClassifyConfig:
-        import dataclasses
-
-        cfg = super().make_config(*args, **kwargs)
+    def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
+                    seed: int | None = None, overrides: list[str] | None = None) -> ClassifyConfig:
+        cfg = super().make_config(data, quick, epochs, seed, overrides)
+        if epochs is not None:  # --epochs N means N epochs, however small the dataset
+            cfg = dataclasses.replace(cfg, min_steps=0)
         fix = lambda p: p if p is None or p in BUNDLED or not Path(p).exists() else str(Path(p).resolve())  # noqa
         return dataclasses.replace(cfg, data=fix(cfg.data), test=fix(cfg.test))
 
@@ -184,54 +217,66 @@ class ClassifyApp(App):
         classes = sorted(set(train.labels))
         if len(classes) < 2:
             raise InputError(f"{train.source}: only one class ({classes[0]!r}); classification needs two or more")
-        stacked = np.concatenate(train.series)
+        stacked = np.concatenate(features(train.series, cfg.deltas))
         mean, std = stacked.mean(0), stacked.std(0) + 1e-8
         frame = cfg.frame or auto_frame(train.series)
         write_json(ctx.run_dir / "classes.json", {"classes": classes, "mean": mean.tolist(), "std": std.tolist(),
-                                                  "frame": frame})
+                                                  "frame": frame, "deltas": cfg.deltas})
         keep, held = stratified_split(train.labels, cfg.val_fraction, cfg.train.seed)
         index = {c: i for i, c in enumerate(classes)}
-        xtr, ltr = to_tensors([train.series[i] for i in keep], mean, std, frame)
+        xtr, ltr = to_tensors([train.series[i] for i in keep], mean, std, frame, cfg.deltas)
         ytr = torch.tensor([index[train.labels[i]] for i in keep])
-        xva, lva = to_tensors([train.series[i] for i in held], mean, std, frame)
-        yva = torch.tensor([index[train.labels[i]] for i in held])
+        if held:
+            xva, lva = to_tensors([train.series[i] for i in held], mean, std, frame, cfg.deltas)
+            yva = torch.tensor([index[train.labels[i]] for i in held])
         ctx.log(f"classify: {train.source}: {len(keep)} training / {len(held)} validation / {len(test)} test series, "
                 f"{train.channels} channels, {len(classes)} classes, frames of {frame} step(s)")
+        steps_per_epoch = -(-len(keep) // cfg.batch_size)
+        train_cfg = cfg.train
+        if steps_per_epoch * train_cfg.epochs < cfg.min_steps:
+            train_cfg = dataclasses.replace(train_cfg, epochs=-(-cfg.min_steps // steps_per_epoch))
+            ctx.log(f"classify: {train_cfg.epochs} epochs of {steps_per_epoch} steps (min_steps={cfg.min_steps})")
         torch.manual_seed(cfg.train.seed)
-        model = self.build(cfg, train.channels * frame, len(classes))
+        model = self.build(cfg, len(mean) * frame, len(classes))
         from ..training import TensorBatches
 
         def loss_fn(m, batch):
             x, lengths, y = batch
             T = int(lengths.max())  # trim this batch's padding
-            return nn.functional.cross_entropy(m(x[:, :T], lengths), y)
+            x = x[:, :T]
+            if cfg.noise > 0:  # augmentation: Gaussian noise on the standardised inputs
+                x = x + cfg.noise * torch.randn_like(x)
+            return nn.functional.cross_entropy(m(x, lengths), y)
 
         def evaluate(m):
             logits = m(xva, lva)
             return {"val_loss": float(nn.functional.cross_entropy(logits, yva)),
                     "val_accuracy": float((logits.argmax(-1) == yva).float().mean())}
 
-        Trainer(model, loss_fn, cfg.train, run_dir=ctx.run_dir, evaluate_fn=evaluate, verbose=ctx.verbose).fit(
+        Trainer(model, loss_fn, train_cfg, run_dir=ctx.run_dir, evaluate_fn=evaluate if held else None,
+                verbose=ctx.verbose).fit(
             TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=ctx.resume)
-        return self._evaluate(model, test, classes, mean, std, frame, ctx.run_dir, train.labels)
+        return self._evaluate(model, test, classes, mean, std, frame, ctx.run_dir, train.labels, cfg.deltas)
 
     def build(self, cfg: ClassifyConfig, channels: int, n_classes: int) -> SeqToVec:
         return SeqToVec(channels, n_classes, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.bidirectional,
                         cfg.dropout, cfg.pooling)
 
     @torch.no_grad()
-    def predict_labels(self, model, seqs: list[np.ndarray], mean, std, frame: int = 1) -> np.ndarray:
+    def predict_labels(self, model, seqs: list[np.ndarray], mean, std, frame: int = 1,
+                       deltas: bool = False) -> np.ndarray:
         model.eval()
         out = []
         for b in range(0, len(seqs), 256):
-            x, lengths = to_tensors(seqs[b:b + 256], mean, std, frame)
+            x, lengths = to_tensors(seqs[b:b + 256], mean, std, frame, deltas)
             out.append(model(x, lengths).argmax(-1))
         return torch.cat(out).numpy()
 
-    def _evaluate(self, model, test: Sequences, classes, mean, std, frame: int, run_dir: Path, train_labels) -> dict:
+    def _evaluate(self, model, test: Sequences, classes, mean, std, frame: int, run_dir: Path, train_labels,
+                  deltas: bool = False) -> dict:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[v] for v in test.labels])
-        pred = self.predict_labels(model, test.series, mean, std, frame)
+        pred = self.predict_labels(model, test.series, mean, std, frame, deltas)
         rep = classification_report(y, pred, classes)
         majority = max(set(train_labels), key=train_labels.count)
         base = float((y == index[majority]).mean())
@@ -247,13 +292,15 @@ class ClassifyApp(App):
         info = read_json(run_dir / "classes.json", "class list (classes.json)")
         classes, mean, std = info["classes"], np.array(info["mean"]), np.array(info["std"])
         frame = int(info.get("frame", 1))
+        # classes.json says what the network was trained on (runs from before deltas had none)
+        cfg = dataclasses.replace(cfg, deltas=bool(info.get("deltas", False)))
         model = self.build(cfg, len(mean) * frame, len(classes))
         return cfg, classes, mean, std, frame, self.trained(run_dir, model)
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, classes, mean, std, frame, model = self.load(run_dir)
         train, test = self.splits(cfg)
-        return self._evaluate(model, test, classes, mean, std, frame, run_dir, train.labels)
+        return self._evaluate(model, test, classes, mean, std, frame, run_dir, train.labels, cfg.deltas)
 
     def add_commands(self, cli, guarded) -> None:
         import typer
@@ -267,9 +314,10 @@ class ClassifyApp(App):
             def run():
                 cfg, classes, mean, std, frame, model = self.load(run_dir)
                 seqs = load_sequences(data, "TRAIN")
-                if seqs.channels != len(mean):
-                    raise InputError(f"{seqs.source}: {seqs.channels} channels, the model expects {len(mean)}")
-                pred = self.predict_labels(model, seqs.series, mean, std, frame)
+                expected = len(mean) // (2 if cfg.deltas else 1)
+                if seqs.channels != expected:
+                    raise InputError(f"{seqs.source}: {seqs.channels} channels, the model expects {expected}")
+                pred = self.predict_labels(model, seqs.series, mean, std, frame, cfg.deltas)
                 return "".join(f"{i}\t{classes[p]}\n" for i, p in enumerate(pred))
 
             sys.stdout.write(guarded(run))

@@ -56,7 +56,8 @@ class TrainConfig:
     clipping; the norm is logged either way). tbptt_steps: truncated BPTT chunk length
     (None: full BPTT). stateful: carry state across consecutive batches. patience: stop
     after this many epochs without improvement of ``monitor`` (None: never).
-    monitor / monitor_mode: the validation metric that picks the best checkpoint.
+    monitor / monitor_mode: the validation metric that picks the best checkpoint (None:
+    the run keeps its last weights; validation metrics are still logged).
     checkpoint_every: also checkpoint every N optimiser steps (0: at epoch ends).
     seed: seeds torch, numpy and random. log_every: plain progress line every N steps.
     """
@@ -75,7 +76,7 @@ class TrainConfig:
     tbptt_steps: int | None = None
     stateful: bool = False
     patience: int | None = None
-    monitor: str = "val_loss"
+    monitor: str | None = "val_loss"
     monitor_mode: str = "min"
     checkpoint_every: int = 0
     seed: int = 0
@@ -351,7 +352,7 @@ class Trainer:
                 metrics = self.evaluate_fn(self.model)
             self.model.train()
             row.update({k: float(v) for k, v in metrics.items()})
-        monitored = row.get(c.monitor)
+        monitored = row.get(c.monitor) if c.monitor else None
         improved = False
         if monitored is not None and math.isfinite(monitored):
             best = st["best"]
