@@ -9,15 +9,19 @@ end, from the true history up to the origin, without refitting. ``backtest_point
 scores the last point of each forecast (the h-step-ahead value, as Darts' default);
 ``all`` scores every point.
 
-Inputs per step: the value relative to the window's last value and the value relative
-to the training mean (both divided by the training standard deviation), any covariate
-columns (standardised), and sin/cos of the position in the season. Models: ``direct``
-(sequence→vector: one output per horizon step), ``seq2seq`` (an encoder and a decoder
-that steps over the horizon reading the future calendar) or ``forking`` (MQ-RNN's
-forking sequences, Wen et al. 2017: the network emits a full horizon forecast at *every*
-step of the window and is trained on all of them, so each window gives input_len
-training forecasts instead of one — its inputs are then causal: values relative to the
-window's first value, not its last; the forecast is the one from the last step). ``likelihood=gaussian`` adds
+Models: ``forking`` (the default; MQ-RNN's forking sequences, Wen et al. 2017: the
+network emits a full horizon forecast at *every* step of its window and is trained on
+all of them, so each window gives input_len training forecasts instead of one; the
+forecast is the one from the window's last step), ``direct`` (sequence→vector: one
+output per horizon step, from the last step only) or ``seq2seq`` (an encoder and a
+decoder that steps over the horizon reading the future calendar). On AirPassengers
+forking takes MAPE from 3.25% (direct) to 2.63% (benchmarks/forecast.py).
+
+Inputs per step (divided by the training standard deviation): the value relative to
+the window's last value — for forking, to its first, so that every step's input is
+causal — and the value relative to the training mean (``level``); any covariate
+columns (standardised); sin/cos of the position in the season (``calendar``); a
+standardised time index (``trend``). ``likelihood=gaussian`` adds
 a standard deviation per step and 95% prediction intervals. ``ensemble=k`` averages k
 independently initialised networks.
 
