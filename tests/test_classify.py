@@ -102,6 +102,14 @@ def test_cli_class_only_in_test_exits_2(tmp_path, cli):
     assert code == 2 and "'z'" in err and "never in training" in err
 
 
+@pytest.mark.parametrize("setting, field", [("noise=-0.1", "noise"), ("min_steps=-5", "min_steps"),
+                                            ("frame=-1", "frame")])
+def test_cli_bad_settings_exit_2_naming_the_field(tmp_path, cli, setting, field):
+    code, _, err = cli("classify", "train", "--quick", "--set", setting, "--out", str(tmp_path / "r"))
+    assert code == 2 and field in err
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_quick_default_beats_majority(tmp_path, cli):
     code, out, err = cli("classify", "train", "--quick", "--out", str(tmp_path / "q"))

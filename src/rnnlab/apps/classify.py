@@ -76,6 +76,10 @@ class ClassifyConfig:
         check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("last", "mean", "max", "attention"))
         if self.frame < 0:
             raise ValueError(f"frame: must be >= 0 (0: automatic), got {self.frame}")
+        if self.min_steps < 0:
+            raise ValueError(f"min_steps: must be >= 0, got {self.min_steps}")
+        if self.noise < 0:
+            raise ValueError(f"noise: a standard deviation, must be >= 0, got {self.noise}")
 
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
