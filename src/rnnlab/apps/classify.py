@@ -136,6 +136,46 @@ def to_tensors(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray, frame:
     return x.reshape(len(seqs), -1, frame * C), lengths
 
 
+@dataclass
+class Encoding:
+    """How series become network inputs — fitted on the training series, saved in
+    classes.json, so that evaluate and predict read new series exactly as training did:
+    per-feature ``mean``/``std`` (features: the channels, then their deltas if
+    ``deltas``), and ``frame`` steps stacked per RNN step."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    frame: int = 1
+    deltas: bool = False
+
+    @classmethod
+    def fit(cls, seqs: list[np.ndarray], frame: int, deltas: bool) -> "Encoding":
+        stacked = np.concatenate(features(seqs, deltas))
+        return cls(stacked.mean(0), stacked.std(0) + 1e-8, frame, deltas)
+
+    @classmethod
+    def from_json(cls, info: dict) -> "Encoding":
+        # runs from before frame stacking / deltas existed had neither
+        return cls(np.array(info["mean"]), np.array(info["std"]), int(info.get("frame", 1)),
+                   bool(info.get("deltas", False)))
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "frame": self.frame, "deltas": self.deltas}
+
+    @property
+    def channels(self) -> int:
+        """Channels a series must have."""
+        return len(self.mean) // (2 if self.deltas else 1)
+
+    @property
+    def input_size(self) -> int:
+        """Width of one RNN step."""
+        return len(self.mean) * self.frame
+
+    def tensors(self, seqs: list[np.ndarray]) -> tuple[Tensor, Tensor]:
+        return to_tensors(seqs, self.mean, self.std, self.frame, self.deltas)
+
+
 def classification_report(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix."""
     k = len(classes)
@@ -221,27 +261,24 @@ class ClassifyApp(App):
         classes = sorted(set(train.labels))
         if len(classes) < 2:
             raise InputError(f"{train.source}: only one class ({classes[0]!r}); classification needs two or more")
-        stacked = np.concatenate(features(train.series, cfg.deltas))
-        mean, std = stacked.mean(0), stacked.std(0) + 1e-8
-        frame = cfg.frame or auto_frame(train.series)
-        write_json(ctx.run_dir / "classes.json", {"classes": classes, "mean": mean.tolist(), "std": std.tolist(),
-                                                  "frame": frame, "deltas": cfg.deltas})
+        enc = Encoding.fit(train.series, cfg.frame or auto_frame(train.series), cfg.deltas)
+        write_json(ctx.run_dir / "classes.json", {"classes": classes, **enc.to_json()})
         keep, held = stratified_split(train.labels, cfg.val_fraction, cfg.train.seed)
         index = {c: i for i, c in enumerate(classes)}
-        xtr, ltr = to_tensors([train.series[i] for i in keep], mean, std, frame, cfg.deltas)
+        xtr, ltr = enc.tensors([train.series[i] for i in keep])
         ytr = torch.tensor([index[train.labels[i]] for i in keep])
         if held:
-            xva, lva = to_tensors([train.series[i] for i in held], mean, std, frame, cfg.deltas)
+            xva, lva = enc.tensors([train.series[i] for i in held])
             yva = torch.tensor([index[train.labels[i]] for i in held])
         ctx.log(f"classify: {train.source}: {len(keep)} training / {len(held)} validation / {len(test)} test series, "
-                f"{train.channels} channels, {len(classes)} classes, frames of {frame} step(s)")
+                f"{train.channels} channels, {len(classes)} classes, frames of {enc.frame} step(s)")
         steps_per_epoch = -(-len(keep) // cfg.batch_size)
         train_cfg = cfg.train
         if steps_per_epoch * train_cfg.epochs < cfg.min_steps:
             train_cfg = dataclasses.replace(train_cfg, epochs=-(-cfg.min_steps // steps_per_epoch))
             ctx.log(f"classify: {train_cfg.epochs} epochs of {steps_per_epoch} steps (min_steps={cfg.min_steps})")
         torch.manual_seed(cfg.train.seed)
-        model = self.build(cfg, len(mean) * frame, len(classes))
+        model = self.build(cfg, enc.input_size, len(classes))
         from ..training import TensorBatches
 
         def loss_fn(m, batch):
@@ -260,27 +297,25 @@ class ClassifyApp(App):
         Trainer(model, loss_fn, train_cfg, run_dir=ctx.run_dir, evaluate_fn=evaluate if held else None,
                 verbose=ctx.verbose).fit(
             TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=ctx.resume)
-        return self._evaluate(model, test, classes, mean, std, frame, ctx.run_dir, train.labels, cfg.deltas)
+        return self._evaluate(model, test, classes, enc, ctx.run_dir, train.labels)
 
     def build(self, cfg: ClassifyConfig, channels: int, n_classes: int) -> SeqToVec:
         return SeqToVec(channels, n_classes, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.bidirectional,
                         cfg.dropout, cfg.pooling)
 
     @torch.no_grad()
-    def predict_labels(self, model, seqs: list[np.ndarray], mean, std, frame: int = 1,
-                       deltas: bool = False) -> np.ndarray:
+    def predict_labels(self, model, seqs: list[np.ndarray], enc: Encoding) -> np.ndarray:
         model.eval()
         out = []
         for b in range(0, len(seqs), 256):
-            x, lengths = to_tensors(seqs[b:b + 256], mean, std, frame, deltas)
+            x, lengths = enc.tensors(seqs[b:b + 256])
             out.append(model(x, lengths).argmax(-1))
         return torch.cat(out).numpy()
 
-    def _evaluate(self, model, test: Sequences, classes, mean, std, frame: int, run_dir: Path, train_labels,
-                  deltas: bool = False) -> dict:
+    def _evaluate(self, model, test: Sequences, classes, enc: Encoding, run_dir: Path, train_labels) -> dict:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[v] for v in test.labels])
-        pred = self.predict_labels(model, test.series, mean, std, frame, deltas)
+        pred = self.predict_labels(model, test.series, enc)
         rep = classification_report(y, pred, classes)
         majority = max(set(train_labels), key=train_labels.count)
         base = float((y == index[majority]).mean())
@@ -291,20 +326,19 @@ class ClassifyApp(App):
         return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "baseline_majority_accuracy": base,
                 "test_series": len(test)}
 
-    def load(self, run_dir: Path):
+    def load(self, run_dir: Path) -> tuple[ClassifyConfig, list[str], Encoding, SeqToVec]:
+        """The run's config, class names, input encoding (from classes.json: what the
+        network was trained on) and trained model."""
         cfg = self.load_config(run_dir)
         info = read_json(run_dir / "classes.json", "class list (classes.json)")
-        classes, mean, std = info["classes"], np.array(info["mean"]), np.array(info["std"])
-        frame = int(info.get("frame", 1))
-        # classes.json says what the network was trained on (runs from before deltas had none)
-        cfg = dataclasses.replace(cfg, deltas=bool(info.get("deltas", False)))
-        model = self.build(cfg, len(mean) * frame, len(classes))
-        return cfg, classes, mean, std, frame, self.trained(run_dir, model)
+        enc = Encoding.from_json(info)
+        model = self.build(cfg, enc.input_size, len(info["classes"]))
+        return cfg, info["classes"], enc, self.trained(run_dir, model)
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
-        cfg, classes, mean, std, frame, model = self.load(run_dir)
+        cfg, classes, enc, model = self.load(run_dir)
         train, test = self.splits(cfg)
-        return self._evaluate(model, test, classes, mean, std, frame, run_dir, train.labels, cfg.deltas)
+        return self._evaluate(model, test, classes, enc, run_dir, train.labels)
 
     def add_commands(self, cli, guarded) -> None:
         import typer
@@ -316,12 +350,11 @@ class ClassifyApp(App):
             """Print one predicted label per sequence (index<TAB>label)."""
 
             def run():
-                cfg, classes, mean, std, frame, model = self.load(run_dir)
+                cfg, classes, enc, model = self.load(run_dir)
                 seqs = load_sequences(data, "TRAIN")
-                expected = len(mean) // (2 if cfg.deltas else 1)
-                if seqs.channels != expected:
-                    raise InputError(f"{seqs.source}: {seqs.channels} channels, the model expects {expected}")
-                pred = self.predict_labels(model, seqs.series, mean, std, frame, cfg.deltas)
+                if seqs.channels != enc.channels:
+                    raise InputError(f"{seqs.source}: {seqs.channels} channels, the model expects {enc.channels}")
+                pred = self.predict_labels(model, seqs.series, enc)
                 return "".join(f"{i}\t{classes[p]}\n" for i, p in enumerate(pred))
 
             sys.stdout.write(guarded(run))
