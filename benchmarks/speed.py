@@ -11,7 +11,9 @@ takes), as tokens/s, achieved GFLOP/s and the fraction of this machine's GEMM pe
 (torch.mm, measured first); the hoisted backend (hand-written backward, weight
 gradients as one GEMM); activation memory saved for backward; the cost of variable
 lengths (random lengths in [T/2, T]) against an equal-length batch, on the fused path
-and on the hoisted path that ``auto`` takes for variable-length training; and
+(long stretches of constant batch through torch's kernel, the rest hoisted: what
+``auto`` takes for LSTM) and on the hoisted path (what ``auto`` takes for GRU and Elman
+training); and
 streaming latency (batch 1, one step at a time, state carried).
 
 Timings on a shared 2-core machine are noisy, so variants are timed round-robin
@@ -146,7 +148,7 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
            "lengths_overhead": ratio("fused_train_lengths", "fused_train"),
            "hoisted_train_ms": med["hoisted_train"] * 1e3,
            "hoisted_vs_torch_train": ratio("hoisted_train", "torch_train"),
-           # what auto runs for a variable-length batch, against an equal-length batch
+           # what auto runs for GRU/Elman training, against an equal-length fused batch
            "hoisted_lengths_overhead": ratio("hoisted_train_lengths", "fused_train"),
            "activation_MB": saved_bytes(lambda: fused(x)) / 2 ** 20}
     if reference:
@@ -192,7 +194,7 @@ def to_markdown(res: dict) -> str:
              f"T={T}, B={B}, I={I}, float32, torch {torch.__version__}; medians of {res['rounds']} interleaved rounds.", "",
              "| layer | H | L | bi | torch fwd ms | rnnlab fused fwd ms | torch fwd+bwd ms | rnnlab fused fwd+bwd ms | "
              "fused/torch (train) | GFLOP/s (fused train) | of peak | hoisted/torch (train) | reference/torch (train) | "
-             "lengths overhead, fused | lengths overhead, hoisted (auto) | activations MB |",
+             "lengths overhead, fused (auto: LSTM) | lengths overhead, hoisted (auto: GRU, RNN) | activations MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["grid"]:
         refr = f"{r['reference_vs_torch_train']:.2f}×" if "reference_vs_torch_train" in r else "–"

@@ -63,19 +63,22 @@ class _LSTM(torch.autograd.Function):
         tcs = xp.new_empty(T, B, H)
         out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
         w_t = w_hh.t()
+        # per-step views made once, in C++ (unbind), rather than by ~12 Python slicings
+        # a step: at small batches the per-step overhead, not the arithmetic, dominates
+        steps = [v.unbind(0) for v in (xp, act, act[..., : 3 * H], act[..., H: 2 * H], act[..., 2 * H: 3 * H],
+                                       act[..., 3 * H:], act[..., :H], cs, tcs, out)]
         for t, k in enumerate(ks):
             if k == 0:
                 continue
-            a = act[t, :k]
-            torch.addmm(xp[t, :k], _prev(out, h0, t, k), w_t, out=a)
-            a[:, : 3 * H].sigmoid_()
-            a[:, 3 * H:].tanh_()
-            c = cs[t, :k]
-            torch.mul(a[:, H: 2 * H], _prev(cs, c0, t, k), out=c)
-            c.addcmul_(a[:, :H], a[:, 3 * H:])
-            tc = tcs[t, :k]
+            x_t, a, sig, f, o, g, i, c, tc, h = (v[t] if k == B else v[t][:k] for v in steps)
+            c_prev = _prev(cs, c0, t, k)
+            torch.addmm(x_t, _prev(out, h0, t, k), w_t, out=a)
+            sig.sigmoid_()
+            g.tanh_()
+            torch.mul(f, c_prev, out=c)
+            c.addcmul_(i, g)
             torch.tanh(c, out=tc)
-            torch.mul(a[:, 2 * H: 3 * H], tc, out=out[t, :k])
+            torch.mul(o, tc, out=h)
         ctx.ks = ks
         ctx.save_for_backward(h0, c0, w_hh, act, cs, tcs, out)
         return out, _final(out, ks, B), _final(cs, ks, B)
@@ -90,28 +93,30 @@ class _LSTM(torch.autograd.Function):
         dg = act.new_zeros(T, B, G)
         dh = d_hT.clone()
         dc = d_cT.clone()
+        sl = lambda v: v.unbind(0)  # noqa: E731 - per-step views made once, as in forward
+        steps = [sl(v) for v in (act[..., :H], act[..., H: 2 * H], act[..., 2 * H: 3 * H], act[..., 3 * H:],
+                                 act[..., : 3 * H], tcs, d_out, dg, dg[..., :H], dg[..., H: 2 * H],
+                                 dg[..., 2 * H: 3 * H], dg[..., 3 * H:], dg[..., : 3 * H])]
         for t in range(T - 1, -1, -1):
             k = ks[t]
             if k == 0:
                 continue
-            a, d, tc = act[t, :k], dg[t, :k], tcs[t, :k]
-            i, f, o, g = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
-            dhk, dck = dh[:k], dc[:k]
-            dhk.add_(d_out[t, :k])
-            torch.mul(dhk, tc, out=d[:, 2 * H: 3 * H])  # dL/do
+            i, f, o, g, sa, tc, d_o, d, di, df, do, dgg, sig = (v[t] if k == B else v[t][:k] for v in steps)
+            dhk, dck = (dh, dc) if k == B else (dh[:k], dc[:k])
+            dhk.add_(d_o)
+            torch.mul(dhk, tc, out=do)  # dL/do
             tmp = dhk * o  # dc += dh * o * (1 - tanh(c)^2)
             dck.add_(tmp)
             tmp.mul_(tc)
             dck.addcmul_(tmp, tc, value=-1.0)
-            torch.mul(dck, g, out=d[:, :H])  # dL/di
-            torch.mul(dck, _prev(cs, c0, t, k), out=d[:, H: 2 * H])  # dL/df
-            torch.mul(dck, i, out=d[:, 3 * H:])  # dL/dg
+            torch.mul(dck, g, out=di)  # dL/di
+            torch.mul(dck, _prev(cs, c0, t, k), out=df)  # dL/df
+            torch.mul(dck, i, out=dgg)  # dL/dg
             dck.mul_(f)  # dL/dc_{t-1}
-            sig, sa = d[:, : 3 * H], a[:, : 3 * H]
             sig.mul_(sa)
             sig.addcmul_(sig, sa, value=-1.0)  # sigmoid' = a (1 - a)
-            tg = d[:, 3 * H:] * g
-            d[:, 3 * H:].addcmul_(tg, g, value=-1.0)  # tanh' = 1 - g^2
+            tg = dgg * g
+            dgg.addcmul_(tg, g, value=-1.0)  # tanh' = 1 - g^2
             torch.mm(d, w_hh, out=dhk)  # dL/dh_{t-1}
         h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
         d_w = dg.reshape(T * B, G).t().mm(h_prev.reshape(T * B, H))

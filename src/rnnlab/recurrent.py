@@ -12,14 +12,15 @@ Shapes (``D`` = 2 if bidirectional else 1, ``L`` = num_layers, ``S`` = a state w
 
 Three backends compute the layer: ``"reference"`` steps the cells in Python (any cell,
 readable, the definition), ``"fused"`` calls torch's own RNN kernels (oneDNN / cuDNN)
-on the same parameters; with variable lengths it calls them once per stretch of time
-in which the set of unfinished sequences is constant, rather than on packed sequences
-(which CPU kernels run several times slower). ``"hoisted"`` (:mod:`rnnlab.hoisted`)
+on the same parameters; with variable lengths it calls them on each long stretch of
+time in which the set of unfinished sequences is constant and runs the short stretches
+between them (sequences finishing one after another) through the hoisted kernels,
+rather than on packed sequences (which CPU kernels run several times slower). ``"hoisted"`` (:mod:`rnnlab.hoisted`)
 runs the same cells as custom autograd Functions whose backward computes the weight
 gradients as one GEMM over all steps and whose variable-length steps work on the
 running prefix of a length-sorted batch. ``"auto"`` takes the reference backend only
-for cells no kernel computes; for training on CPU hoisted for GRU and Elman layers and
-for variable-length LSTM batches; fused otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's
+for cells no kernel computes; for training on CPU hoisted for GRU and Elman layers;
+fused otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's
 ``step`` compiled by ``torch.compile`` — its pointwise work fused into a few kernels,
 forward and backward. Compiling costs seconds to tens of seconds on the first call
 (inductor caches the result on disk for later processes), so it pays off on long
@@ -169,10 +170,9 @@ class Recurrent(nn.Module):
     def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None) -> str:
         """``auto``, by measurement (benchmarks/results/speed/speed.md, 2 CPU cores):
         reference for cells no kernel computes; for training on CPU, hoisted for GRU and
-        Elman layers (0.79-1.10x torch.nn's time) and for variable-length LSTM batches
-        (where the fused kernel's per-segment calls add 19-62%); fused otherwise
-        (oneDNN's LSTM forward is the fastest, inference needs no backward, and single
-        steps run torch's one-step cell kernels)."""
+        Elman layers (0.79-1.10x torch.nn's time); fused otherwise (oneDNN's LSTM is the
+        fastest, inference needs no backward, single steps run torch's one-step cell
+        kernels, and variable-length LSTM batches mix fused and hoisted stretches)."""
         if self.backend != "auto":
             return self.backend
         if self.fused_reason is not None:
@@ -181,7 +181,7 @@ class Recurrent(nn.Module):
                     and (x.requires_grad or any(p.requires_grad for p in self.parameters())))
         steps = x.shape[1 if self.batch_first else 0] if x is not None else 0
         # one step (decoders, streaming): torch's one-step cell kernels are the fastest
-        if training and steps > 1 and (lengths is not None or self.cells[0].fused_mode() != "LSTM"):
+        if training and steps > 1 and self.cells[0].fused_mode() != "LSTM":
             return "hoisted"
         return "fused"
 
@@ -239,21 +239,21 @@ class Recurrent(nn.Module):
             result = _FUSED_FN[mode](x, list(hx) if mode == "LSTM" else hx[0], *args)
             return result[0], tuple(result[1:])
         # Variable lengths. torch's packed-sequence kernels are not oneDNN's and run 3-6x
-        # slower on CPU, so instead: sort by length and run the fused kernel over each
-        # stretch of time in which the set of live sequences does not change (a prefix
-        # of the sorted batch), carrying the state; finished sequences keep theirs.
+        # slower on CPU, so instead: sort by length; long stretches of time in which the
+        # set of live sequences (a prefix of the sorted batch) does not change run through
+        # the fused kernel, the short stretches between them (where sequences finish one
+        # after another) through the hoisted kernels, which shrink the batch step by step
+        # at no per-call cost — one fused call per distinct length cost 19-62% on CPU.
+        # On other devices every stretch is fused (the hoisted step loop was measured on
+        # CPU only).
         xs, hs, lens, inverse = _sort_by_length(x.transpose(0, 1) if self.batch_first else x, hx, lengths)
-        if not self.bidirectional:
-            weights = [w for c in self.cells for w in c.flat_weights()]
-            out, final = _segments(mode, xs, hs, lens, weights, self.cells[0].bias, self.num_layers,
-                                   self.dropout, self.training)
-        else:
-            def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
-                o, new = _segments(mode, src, tuple(h.unsqueeze(0) for h in st), lens,
-                                   self.cells[k].flat_weights(), self.cells[k].bias, 1, 0.0, self.training)
-                return o, tuple(h[0] for h in new)
+        min_fused = 1 if x.device.type != "cpu" else FUSED_MIN_STEPS
 
-            out, final = self._stack(run, xs, hs, lens)
+        def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
+            return _mixed_layer(mode, src, st, lens, self.cells[k].flat_weights(), self.cells[k].bias,
+                                self.training, min_fused)
+
+        out, final = self._stack(run, xs, hs, lens)
         out = out.index_select(1, inverse)
         final = tuple(h.index_select(1, inverse) for h in final)
         return (out.transpose(0, 1) if self.batch_first else out), final
@@ -355,28 +355,63 @@ def _sort_by_length(x: Tensor, hx: State, lengths: Tensor) -> tuple[Tensor, Stat
     return x.index_select(1, order), tuple(h.index_select(1, order) for h in hx), lens, inverse
 
 
-def _segments(mode: str, x: Tensor, hx: State, lens: Tensor, weights: list[Tensor], bias: bool, num_layers: int,
-              dropout: float, train: bool) -> tuple[Tensor, State]:
-    """Fused kernel over time-major ``x`` (T, B, I) whose sequences are sorted by
-    descending length ``lens``: one call per stretch of constant batch."""
-    fn = _FUSED_FN[mode]
-    B = x.shape[1]
-    state = hx
-    pieces, start = [], 0
-    for end in torch.unique(lens).tolist():  # ascending distinct lengths
-        k = int((lens >= end).sum())
-        live = tuple(h[:, :k] for h in state)
-        res = fn(x[start:end, :k], list(live) if mode == "LSTM" else live[0], weights, bias, num_layers,
-                 dropout, train, False, False)
-        seg = res[0]
-        if k < B:
-            seg = nn.functional.pad(seg, (0, 0, 0, B - k))
-        pieces.append(seg)
-        state = tuple(torch.cat([new, old[:, k:]], 1) if k < B else new for new, old in zip(res[1:], state))
-        start = end
+FUSED_MIN_STEPS = 8
+"""On CPU, a stretch of constant batch shorter than this runs through the hoisted
+kernels rather than a fused call, whose set-up (oneDNN's weight re-layout, forward and
+backward) costs more than the hoisted kernels lose on a few steps. Measured on LSTM
+layers (T=100, B=64, lengths in [50, 100], 2 CPU threads), against an equal-length
+batch: a fused call per distinct length (1) took 1.2-1.7x its time; 4, 8 and 16 took
+0.95-1.2x, within the noise of each other."""
+
+
+def plan_stretches(ks: list[int], min_fused: int) -> list[tuple[int, int, bool]]:
+    """Split the steps of a length-sorted batch (``ks``: live rows per step, from
+    :func:`rnnlab.hoisted.live_counts`) into ``(start, end, fused)`` stretches: each run of
+    at least ``min_fused`` steps with the same live rows is fused; the runs between them
+    are merged into hoisted stretches. Steps with no live row are left out (the caller
+    pads them)."""
+    runs: list[list[int]] = []
+    for t, k in enumerate(ks):
+        if k == 0:
+            break
+        if runs and ks[runs[-1][0]] == k:
+            runs[-1][1] = t + 1
+        else:
+            runs.append([t, t + 1])
+    plan: list[tuple[int, int, bool]] = []
+    for start, end in runs:
+        fused = end - start >= min_fused
+        if not fused and plan and not plan[-1][2]:
+            plan[-1] = (plan[-1][0], end, False)  # extend the hoisted stretch
+        else:
+            plan.append((start, end, fused))
+    return plan
+
+
+def _mixed_layer(mode: str, x: Tensor, state: State, lens: Tensor, weights: list[Tensor], bias: bool,
+                 train: bool, min_fused: int) -> tuple[Tensor, State]:
+    """One layer and direction over time-major ``x`` (T, B, I) sorted by descending
+    ``lens``, from ``(B, H)`` state parts: :func:`plan_stretches` decides which stretches
+    run through the fused kernel and which through :func:`rnnlab.hoisted.hoisted_layer`
+    (the same function). Rows finished before a stretch keep their state."""
+    T, B = x.shape[0], x.shape[1]
+    ks = live_counts(lens, T, B)
+    pieces, done = [], 0
+    for start, end, fused in plan_stretches(ks, min_fused):
+        k = ks[start]  # every row live in the stretch is live at its start
+        live = tuple(s[:k] for s in state)
+        if fused:
+            res = _FUSED_FN[mode](x[start:end, :k], [h.unsqueeze(0) for h in live] if mode == "LSTM"
+                                  else live[0].unsqueeze(0), weights, bias, 1, 0.0, train, False, False)
+            seg, new = res[0], tuple(h[0] for h in res[1:])
+        else:
+            seg, new = hoisted_layer(mode, x[start:end, :k], live, weights, ks[start:end])
+        pieces.append(nn.functional.pad(seg, (0, 0, 0, B - k)) if k < B else seg)
+        state = tuple(torch.cat([n, s[k:]], 0) if k < B else n for n, s in zip(new, state))
+        done = end
     out = torch.cat(pieces, 0)
-    if start < x.shape[0]:  # padding beyond the longest sequence
-        out = nn.functional.pad(out, (0, 0, 0, 0, 0, x.shape[0] - start))
+    if done < T:  # steps past the longest sequence
+        out = nn.functional.pad(out, (0, 0, 0, 0, 0, T - done))
     return out, state
 
 
