@@ -2,6 +2,7 @@
 
     python benchmarks/classify_ucr.py                       # JapaneseVowels x 5 seeds + 1 seed of the others
     python benchmarks/classify_ucr.py --datasets GunPoint --seeds 0 1 2
+    python benchmarks/classify_ucr.py --datasets JapaneseVowels --set ensemble=1 --out /tmp/single
 
 Published points of comparison: Fawaz et al. 2019, "Deep learning for time series
 classification: a review" (DMKD 33:917-963), mean (std) test accuracy of 10 runs, as
@@ -39,6 +40,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=list(BUNDLED))
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 5 for JapaneseVowels, 1 otherwise")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config setting for every run, as rnnlab classify train --set")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "classify")
     args = ap.parse_args()
     rows = []
@@ -47,11 +50,12 @@ def main() -> None:
         ms = []
         for s in seeds:
             with tempfile.TemporaryDirectory() as tmp:
-                ms.append(train(APP, Path(tmp) / "run", name, s))
+                ms.append(train(APP, Path(tmp) / "run", name, s, args.overrides or None))
             print(name, s, ms[-1], flush=True)
         rows.append({"dataset": name, "seeds": seeds, "accuracy": [m["accuracy"] for m in ms],
                      "macro_f1": [m["macro_f1"] for m in ms], "seconds": [m["train_seconds"] for m in ms]})
-    lines = ["| dataset | seeds | accuracy % | macro-F1 | train s (each) | published (Fawaz et al. 2019) |",
+    lines = [f"Settings: {' '.join(args.overrides)}", ""] if args.overrides else []
+    lines += ["| dataset | seeds | accuracy % | macro-F1 | train s (each) | published (Fawaz et al. 2019) |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['dataset']} | {len(r['seeds'])} | {mean_std([100 * a for a in r['accuracy']])} | "

@@ -103,11 +103,31 @@ def test_cli_class_only_in_test_exits_2(tmp_path, cli):
 
 
 @pytest.mark.parametrize("setting, field", [("noise=-0.1", "noise"), ("min_steps=-5", "min_steps"),
-                                            ("frame=-1", "frame")])
+                                            ("frame=-1", "frame"), ("conv_kernels=[4,3]", "conv_kernels[0]"),
+                                            ("conv_kernels=[5]", "conv_kernels"), ("conv=[0,8]", "conv[0]")])
 def test_cli_bad_settings_exit_2_naming_the_field(tmp_path, cli, setting, field):
     code, _, err = cli("classify", "train", "--quick", "--set", setting, "--out", str(tmp_path / "r"))
     assert code == 2 and field in err
     assert not (tmp_path / "r").exists()
+
+
+def test_runs_from_before_the_conv_front_end_still_load(tmp_path, cli):
+    """A run whose config.json has no 'conv' (written before the front end existed) was
+    trained without one: evaluate and predict rebuild it so."""
+    import json
+
+    data = make_npz(tmp_path / "ramps.npz")
+    run = tmp_path / "old"
+    code, _, err = cli("classify", "train", "--quick", "--data", str(data), "--out", str(run), "--epochs", "2",
+                       "--set", "conv=[]", "--set", "conv_kernels=[]")
+    assert code == 0, err
+    raw = json.loads((run / "config.json").read_text())
+    del raw["config"]["conv"], raw["config"]["conv_kernels"]
+    (run / "config.json").write_text(json.dumps(raw))
+    code, _, err = cli("classify", "evaluate", str(run))
+    assert code == 0, err
+    code, out, err = cli("classify", "predict", str(run), "--data", str(data))
+    assert code == 0, err
 
 
 @pytest.mark.slow
@@ -158,3 +178,55 @@ def test_deltas_are_the_local_slope_and_follow_each_series():
     assert x.shape == (2, 10, 4) and lengths.tolist() == [4, 10]
     np.testing.assert_allclose(x[0, :4].numpy(), with_deltas(s[:4]), rtol=1e-6)
     assert (x[0, 4:] == 0).all()
+
+
+def test_ensemble_averages_independently_trained_members(tmp_path, cli):
+    """ensemble=2: each member trains in members/i with its own seed (so its own
+    validation split and weights); the saved model's output is the log of the members'
+    mean probabilities; evaluate reproduces the accuracy; a resumed run whose members
+    had stopped part-way ends with the weights of an uninterrupted one."""
+    import dataclasses
+    import json
+
+    import torch
+    from safetensors.numpy import load_file
+
+    from rnnlab.apps.classify import APP, Ensemble
+
+    data = make_npz(tmp_path / "ramps.npz", n=40)
+    common = ["--quick", "--data", str(data), "--epochs", "3", "--seed", "4", "--set", "ensemble=2",
+              "--set", "train.checkpoint_every=1"]
+    code, _, err = cli("classify", "train", *common, "--out", str(tmp_path / "full"))
+    assert code == 0, err
+    run = tmp_path / "full"
+    assert all((run / "members" / str(i) / "finished").exists() for i in (0, 1))
+    cfg, classes, enc, model = APP.load(run)
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    one = dataclasses.replace(cfg, ensemble=1)
+    m0, m1 = (APP.trained(run / "members" / str(i), APP.build(one, enc.input_size, len(classes))) for i in (0, 1))
+    assert not torch.equal(m0.head.weight, m1.head.weight)
+    x, lengths = enc.tensors(load_sequences(str(data), "TRAIN").series[:5])
+    with torch.no_grad():
+        mean_p = (m0(x, lengths).softmax(-1) + m1(x, lengths).softmax(-1)) / 2
+        torch.testing.assert_close(model(x, lengths).exp(), mean_p)
+    code, _, err = cli("classify", "evaluate", str(run))
+    assert code == 0, err
+    assert read_json(run / "metrics.json")["accuracy"] == read_json(run / "classes.json")["report"]["accuracy"]
+
+    killed = tmp_path / "killed"
+    code, _, err = cli("classify", "train", *common, "--out", str(killed), "--set", "train.max_steps=2")
+    assert code == 0, err
+    raw = json.loads((killed / "config.json").read_text())
+    raw["config"]["train"]["max_steps"] = None  # as if killed after step 2 of each member
+    (killed / "config.json").write_text(json.dumps(raw))
+    for i in (0, 1):
+        (killed / "members" / str(i) / "finished").unlink()
+    code, _, err = cli("classify", "train", "--resume", str(killed))
+    assert code == 0, err
+    a, b = load_file(run / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    # resuming a finished ensemble loads its members instead of training them again
+    before = (killed / "members" / "0" / "model.safetensors").stat().st_mtime_ns
+    code, _, err = cli("classify", "train", "--resume", str(killed))
+    assert code == 0, err
+    assert (killed / "members" / "0" / "model.safetensors").stat().st_mtime_ns == before

@@ -34,6 +34,56 @@ def test_seq_to_vec_learns_sign_of_sum(pooling):
     assert fit(model, batch, 300) < 0.3
 
 
+def test_conv_front_end_learns_a_local_shape():
+    """Class = whether the series contains an up-down spike (+1, -1 on consecutive steps)
+    somewhere: a local shape, what the convolutions are for."""
+    torch.manual_seed(0)
+    model = rnnlab.SeqToVec(1, 2, hidden_size=16, pooling="max", conv_channels=[16], conv_kernels=[3])
+
+    def batch():
+        x = torch.randn(64, 12, 1) * 0.1
+        y = torch.randint(0, 2, (64,))
+        where = torch.randint(0, 10, (64,))
+        rows = y.nonzero().squeeze(1)
+        x[rows, where[rows], 0] += 1.0
+        x[rows, where[rows] + 1, 0] -= 1.0
+        return nn.functional.cross_entropy(model(x, torch.full((64,), 12)), y)
+
+    assert fit(model, batch, 200) < 0.2
+
+
+def test_conv_front_end_is_blind_to_padding():
+    """A sequence's features and the model's output are the same alone as in a padded
+    batch; gradients never reach the padding."""
+    torch.manual_seed(1)
+    front = rnnlab.models.ConvFrontEnd(3, [8, 5], [5, 3])
+    model = rnnlab.SeqToVec(3, 4, hidden_size=6, bidirectional=True, conv_channels=[8, 5], conv_kernels=[5, 3])
+    model.eval()
+    lengths = torch.tensor([9, 4, 6])
+    x = torch.randn(3, 9, 3, requires_grad=True)
+    feats = front(x, lengths)
+    out = model(x, lengths)
+    assert feats.shape == (3, 9, 5)
+    for b, n in enumerate(lengths.tolist()):
+        alone = front(x[b:b + 1, :n].detach(), torch.tensor([n]))
+        torch.testing.assert_close(feats[b:b + 1, :n], alone, atol=1e-6, rtol=1e-6)
+        assert feats[b, n:].abs().sum() == 0
+        torch.testing.assert_close(out[b:b + 1], model(x[b:b + 1, :n].detach(), torch.tensor([n])),
+                                   atol=1e-5, rtol=1e-5)
+    (feats.sum() + out.sum()).backward()
+    for b, n in enumerate(lengths.tolist()):
+        assert x.grad[b, n:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("kwargs, field", [({"channels": [8], "kernels": [4]}, "kernels[0]"),
+                                           ({"channels": [8, 8], "kernels": [3]}, "kernels"),
+                                           ({"channels": [0], "kernels": [3]}, "channels[0]"),
+                                           ({"channels": [], "kernels": []}, "channels")])
+def test_conv_front_end_rejects_bad_shapes_naming_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        rnnlab.models.ConvFrontEnd(3, **kwargs)
+
+
 def test_seq_to_seq_learns_running_sum_with_state_carry():
     torch.manual_seed(0)
     model = rnnlab.SeqToSeq(1, 1, hidden_size=16, cell="gru")

@@ -117,7 +117,8 @@ class App:
         except BaseException:
             # Bad data found before any training step: leave no half-made run behind.
             # Once a checkpoint exists it is kept, so a diverged or killed run can resume.
-            if resume is None and created and not (run_dir / "checkpoint").exists():
+            # (an ensemble's members keep theirs in subdirectories).
+            if resume is None and created and not any(run_dir.rglob("checkpoint")):
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - t0, 2)}

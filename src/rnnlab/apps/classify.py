@@ -3,9 +3,14 @@
 Data: aeon's bundled UCR/UEA datasets by name (JapaneseVowels by default), ``.ts``
 files, or your CSV / NPZ (see :mod:`rnnlab.data.sequences`). Bundled and ``.ts`` data
 come with their published train/test split; for other files give ``test`` or 20% is held
-out (stratified, by seed). A stratified ``val_fraction`` of the training set picks the
-best epoch. Channels are standardised with training statistics. Variable lengths go
-through the lengths API, so padding never changes a prediction.
+out (stratified, by seed). Channels (and their Δ features) are standardised with
+training statistics. Variable lengths go through the lengths API, so padding never
+changes a prediction.
+
+Model (defaults): two convolutional layers over time, a bidirectional LSTM, mean
+pooling, a linear layer; three such networks trained independently (each on its own
+90% of the training set, the other 10% logged as validation) and their probabilities
+averaged. ``--quick``: one smaller network.
 
 Metrics: accuracy, macro-F1, the per-class report (``classes.json``) and a confusion
 matrix PNG; the trivial baseline is the majority class.
@@ -14,6 +19,7 @@ matrix PNG; the trivial baseline is the majority class.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import sys
 from dataclasses import dataclass, field
@@ -27,7 +33,7 @@ from ..data.sequences import BUNDLED, Sequences, load_sequences
 from ..errors import InputError
 from ..models import SeqToVec
 from ..report import save_figure
-from ..training import TrainConfig, Trainer, read_json, write_json
+from ..training import TrainConfig, Trainer, read_json, read_run_config, save_weights, write_json
 from ..training.config import check_choices
 from .base import App, RunContext
 
@@ -49,7 +55,14 @@ class ClassifyConfig:
     min_steps: train for at least this many optimiser steps, adding epochs on small
     datasets (ArrowHead's 36 series are 3 batches an epoch: 60 epochs left it underfit).
     noise: standard deviation of Gaussian noise added to the standardised training inputs
-    (augmentation; 0: none)."""
+    (augmentation; 0: none). conv / conv_kernels: convolutional layers over time in front
+    of the recurrent layer (:class:`rnnlab.models.ConvFrontEnd`; filters and odd kernel
+    size per layer; ``conv=[]``: none) — local shapes learned by the convolutions, their
+    order by the LSTM (CLDNN, LSTM-FCN); on JapaneseVowels 98.97% without, 99.3% with.
+    ensemble: independently trained networks whose class probabilities are averaged
+    (InceptionTime's recipe); member i trains with seed ``seed + 1000 i``, which picks its
+    validation split, batch order, initial weights and dropout, in ``members/i/`` of the
+    run directory; 1: a single network (the run directory holds it directly)."""
 
     data: str = "JapaneseVowels"
     test: str | None = None
@@ -63,6 +76,9 @@ class ClassifyConfig:
     deltas: bool = True
     min_steps: int = 1000
     noise: float = 0.0
+    conv: list[int] = field(default_factory=lambda: [128, 128])
+    conv_kernels: list[int] = field(default_factory=lambda: [5, 3])
+    ensemble: int = 3
     batch_size: int = 16
     val_fraction: float = 0.1
     # A fixed cosine schedule, keeping the last weights: picking the best epoch on a
@@ -80,6 +96,16 @@ class ClassifyConfig:
             raise ValueError(f"min_steps: must be >= 0, got {self.min_steps}")
         if self.noise < 0:
             raise ValueError(f"noise: a standard deviation, must be >= 0, got {self.noise}")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble: a number of networks, must be >= 1, got {self.ensemble}")
+        if len(self.conv_kernels) != len(self.conv):
+            raise ValueError(f"conv_kernels: one kernel size per convolutional layer (conv={self.conv}), "
+                             f"got {self.conv_kernels}")
+        for i, (c, k) in enumerate(zip(self.conv, self.conv_kernels)):
+            if c < 1:
+                raise ValueError(f"conv[{i}]: a number of filters, must be >= 1, got {c}")
+            if k < 1 or k % 2 == 0:
+                raise ValueError(f"conv_kernels[{i}]: must be odd and >= 1, got {k}")
 
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -176,6 +202,25 @@ class Encoding:
         return to_tensors(seqs, self.mean, self.std, self.frame, self.deltas)
 
 
+def member_seed(cfg: ClassifyConfig, i: int) -> int:
+    """Seed of ensemble member ``i``: member 0 is the single network of the run's seed;
+    runs with neighbouring seeds share no member."""
+    return cfg.train.seed + 1000 * i
+
+
+class Ensemble(nn.Module):
+    """Independently trained classifiers; ``forward`` returns the log of their mean class
+    probabilities (usable as logits: argmax and cross-entropy read them as such)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        logp = torch.stack([m(x, lengths).log_softmax(-1) for m in self.members])
+        return logp.logsumexp(0) - math.log(len(self.members))
+
+
 def classification_report(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix."""
     k = len(classes)
@@ -227,7 +272,7 @@ class ClassifyApp(App):
     Config = ClassifyConfig
 
     def quick_config(self) -> ClassifyConfig:
-        return ClassifyConfig(hidden_size=64, min_steps=0,
+        return ClassifyConfig(hidden_size=64, min_steps=0, ensemble=1,
                               train=TrainConfig(epochs=15, lr=3e-3, clip_norm=1.0, log_every=10**9))
 
     def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
@@ -263,22 +308,44 @@ class ClassifyApp(App):
             raise InputError(f"{train.source}: only one class ({classes[0]!r}); classification needs two or more")
         enc = Encoding.fit(train.series, cfg.frame or auto_frame(train.series), cfg.deltas)
         write_json(ctx.run_dir / "classes.json", {"classes": classes, **enc.to_json()})
-        keep, held = stratified_split(train.labels, cfg.val_fraction, cfg.train.seed)
+        ctx.log(f"classify: {train.source}: {len(train)} training / {len(test)} test series, {train.channels} "
+                f"channels, {len(classes)} classes, frames of {enc.frame} step(s)")
+        if cfg.ensemble == 1:
+            model = self._fit_member(cfg, ctx, ctx.run_dir, train, enc, classes, cfg.train.seed)
+        else:
+            members = []
+            for i in range(cfg.ensemble):
+                member_dir = ctx.run_dir / "members" / str(i)
+                member_dir.mkdir(parents=True, exist_ok=True)
+                ctx.log(f"classify: ensemble member {i + 1} of {cfg.ensemble}")
+                members.append(self._fit_member(cfg, ctx, member_dir, train, enc, classes, member_seed(cfg, i)))
+            model = Ensemble(members)
+            save_weights(ctx.run_dir / "model.safetensors", model)
+        return self._evaluate(model, test, classes, enc, ctx.run_dir, train.labels)
+
+    def _fit_member(self, cfg: ClassifyConfig, ctx: RunContext, run_dir: Path, train: Sequences, enc: "Encoding",
+                    classes: list[str], seed: int) -> SeqToVec:
+        """One network, trained in ``run_dir`` with ``seed`` deciding its validation split,
+        batch order, initial weights and dropout; an ensemble member that finished before
+        a resume is loaded, not retrained."""
+        if cfg.ensemble > 1 and (run_dir / "finished").exists():
+            return self.trained(run_dir, self.build(dataclasses.replace(cfg, ensemble=1), enc.input_size,
+                                                    len(classes)))
+        keep, held = stratified_split(train.labels, cfg.val_fraction, seed)
         index = {c: i for i, c in enumerate(classes)}
         xtr, ltr = enc.tensors([train.series[i] for i in keep])
         ytr = torch.tensor([index[train.labels[i]] for i in keep])
         if held:
             xva, lva = enc.tensors([train.series[i] for i in held])
             yva = torch.tensor([index[train.labels[i]] for i in held])
-        ctx.log(f"classify: {train.source}: {len(keep)} training / {len(held)} validation / {len(test)} test series, "
-                f"{train.channels} channels, {len(classes)} classes, frames of {enc.frame} step(s)")
+        ctx.log(f"classify: {len(keep)} training / {len(held)} validation series")
         steps_per_epoch = -(-len(keep) // cfg.batch_size)
-        train_cfg = cfg.train
+        train_cfg = dataclasses.replace(cfg.train, seed=seed)
         if steps_per_epoch * train_cfg.epochs < cfg.min_steps:
             train_cfg = dataclasses.replace(train_cfg, epochs=-(-cfg.min_steps // steps_per_epoch))
             ctx.log(f"classify: {train_cfg.epochs} epochs of {steps_per_epoch} steps (min_steps={cfg.min_steps})")
-        torch.manual_seed(cfg.train.seed)
-        model = self.build(cfg, enc.input_size, len(classes))
+        torch.manual_seed(seed)
+        model = self.build(dataclasses.replace(cfg, ensemble=1), enc.input_size, len(classes))
         from ..training import TensorBatches
 
         def loss_fn(m, batch):
@@ -294,14 +361,21 @@ class ClassifyApp(App):
             return {"val_loss": float(nn.functional.cross_entropy(logits, yva)),
                     "val_accuracy": float((logits.argmax(-1) == yva).float().mean())}
 
-        Trainer(model, loss_fn, train_cfg, run_dir=ctx.run_dir, evaluate_fn=evaluate if held else None,
+        # a resumed ensemble may reach a member that had not started when the run stopped
+        resume = ctx.resume and (cfg.ensemble == 1 or (run_dir / "checkpoint").exists())
+        Trainer(model, loss_fn, train_cfg, run_dir=run_dir, evaluate_fn=evaluate if held else None,
                 verbose=ctx.verbose).fit(
-            TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=ctx.resume)
-        return self._evaluate(model, test, classes, enc, ctx.run_dir, train.labels)
+            TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=seed), resume=resume)
+        if cfg.ensemble > 1:
+            (run_dir / "finished").write_text("")
+        return model
 
-    def build(self, cfg: ClassifyConfig, channels: int, n_classes: int) -> SeqToVec:
+    def build(self, cfg: ClassifyConfig, channels: int, n_classes: int) -> SeqToVec | Ensemble:
+        if cfg.ensemble > 1:
+            one = dataclasses.replace(cfg, ensemble=1)
+            return Ensemble([self.build(one, channels, n_classes) for _ in range(cfg.ensemble)])
         return SeqToVec(channels, n_classes, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.bidirectional,
-                        cfg.dropout, cfg.pooling)
+                        cfg.dropout, cfg.pooling, conv_channels=cfg.conv, conv_kernels=cfg.conv_kernels)
 
     @torch.no_grad()
     def predict_labels(self, model, seqs: list[np.ndarray], enc: Encoding) -> np.ndarray:
@@ -326,7 +400,17 @@ class ClassifyApp(App):
         return {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "baseline_majority_accuracy": base,
                 "test_series": len(test)}
 
-    def load(self, run_dir: Path) -> tuple[ClassifyConfig, list[str], Encoding, SeqToVec]:
+    def load_config(self, run_dir: str | Path) -> ClassifyConfig:
+        cfg = super().load_config(run_dir)
+        raw = read_run_config(run_dir, self.name)["config"]
+        # runs from before the convolutional front end / ensembles had none
+        if "conv" not in raw:
+            cfg = dataclasses.replace(cfg, conv=[], conv_kernels=[])
+        if "ensemble" not in raw:
+            cfg = dataclasses.replace(cfg, ensemble=1)
+        return cfg
+
+    def load(self, run_dir: Path) -> tuple[ClassifyConfig, list[str], Encoding, SeqToVec | Ensemble]:
         """The run's config, class names, input encoding (from classes.json: what the
         network was trained on) and trained model."""
         cfg = self.load_config(run_dir)

@@ -4,7 +4,12 @@
 - :class:`SeqToSeq` — aligned many-to-many (tagging, language models)
 - :class:`VecToSeq` — one-to-many (captioning, generation)
 - :class:`EncoderDecoder` — sequence in, sequence of another length out (translation)
+
+and :class:`ConvFrontEnd`, convolutions over time that a :class:`SeqToVec` can read
+instead of its raw inputs.
 """
+
+from .conv_front_end import ConvFrontEnd
 
 from .encoder_decoder import EncoderDecoder
 from .heads import GaussianHead, gaussian_nll
@@ -12,4 +17,4 @@ from .seq_to_seq import SeqToSeq
 from .seq_to_vec import POOLINGS, SeqToVec
 from .vec_to_seq import VecToSeq
 
-__all__ = ["SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll", "POOLINGS"]
+__all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll", "POOLINGS"]

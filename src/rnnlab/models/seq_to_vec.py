@@ -5,8 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from collections.abc import Sequence
+
 from ..attention import AdditiveAttention
 from ..recurrent import Recurrent, sequence_mask
+from .conv_front_end import ConvFrontEnd
 
 __all__ = ["SeqToVec", "POOLINGS"]
 
@@ -14,9 +17,13 @@ POOLINGS = ("last", "mean", "max", "attention")
 
 
 class SeqToVec(nn.Module):
-    """Recurrent encoder + pooling over time + a linear head.
+    """[Convolutions over time +] recurrent encoder + pooling over time + a linear head.
 
     ``forward(x (B, T, input_size), lengths=None) -> (B, output_size)``.
+
+    ``conv_channels`` / ``conv_kernels`` (one entry per layer, default none): a
+    :class:`ConvFrontEnd` whose per-step features the recurrent layer reads instead of
+    the raw inputs.
 
     Pooling of the top layer's outputs ``(B, T, D*H)``:
     ``"last"`` — the forward direction at each sequence's last valid step and the backward
@@ -27,10 +34,14 @@ class SeqToVec(nn.Module):
 
     def __init__(self, input_size: int, output_size: int, hidden_size: int = 64, cell: str | type = "lstm",
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0, pooling: str = "last",
-                 backend: str = "auto", **cell_kwargs):
+                 backend: str = "auto", conv_channels: Sequence[int] = (), conv_kernels: Sequence[int] = (),
+                 **cell_kwargs):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling: unknown pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
+        self.conv = ConvFrontEnd(input_size, conv_channels, conv_kernels) if len(conv_channels) or len(conv_kernels) else None
+        if self.conv is not None:
+            input_size = self.conv.output_size
         self.rnn = Recurrent(cell, input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                              dropout=dropout, batch_first=True, backend=backend, **cell_kwargs)
         self.pooling = pooling
@@ -43,6 +54,8 @@ class SeqToVec(nn.Module):
 
     def encode(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """``(pooled (B, D*H), attention weights (B, T) or None)``."""
+        if self.conv is not None:
+            x = self.conv(x, lengths)
         out, _ = self.rnn(x, lengths=lengths)
         B, T, _ = out.shape
         mask = sequence_mask(lengths, T, B, out.device)
