@@ -272,7 +272,9 @@ class ClassifyApp(App):
     Config = ClassifyConfig
 
     def quick_config(self) -> ClassifyConfig:
-        return ClassifyConfig(hidden_size=64, min_steps=0, ensemble=1,
+        # `rnnlab classify train --quick --seed S`, S = 0-4: 98.6% with conv=[64, 64]; 97.9% with 128
+        # filters, which 15 epochs at a constant learning rate leave unsettled
+        return ClassifyConfig(hidden_size=64, min_steps=0, ensemble=1, conv=[64, 64],
                               train=TrainConfig(epochs=15, lr=3e-3, clip_norm=1.0, log_every=10**9))
 
     def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
