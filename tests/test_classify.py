@@ -200,6 +200,7 @@ def test_ensemble_averages_independently_trained_members(tmp_path, cli):
     assert code == 0, err
     run = tmp_path / "full"
     assert all((run / "members" / str(i) / "finished").exists() for i in (0, 1))
+    assert "members/1/training_curve.png" in (run / "report.html").read_text()  # each member's curve
     cfg, classes, enc, model = APP.load(run)
     assert isinstance(model, Ensemble) and len(model.members) == 2
     one = dataclasses.replace(cfg, ensemble=1)

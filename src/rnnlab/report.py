@@ -34,7 +34,7 @@ def write_report(path: str | Path, title: str, metrics: dict[str, float] | None 
     for img in images or []:
         rel = os.path.relpath(img, path.parent)
         parts.append(f"<figure><img src='{html.escape(rel)}' alt='{html.escape(Path(img).stem)}'>"
-                     f"<figcaption>{html.escape(Path(img).name)}</figcaption></figure>")
+                     f"<figcaption>{html.escape(rel)}</figcaption></figure>")
     for heading, text in sections or []:
         parts.append(f"<h2>{html.escape(heading)}</h2><pre>{html.escape(text)}</pre>")
     atomic_write(path, "\n".join(parts) + "\n")

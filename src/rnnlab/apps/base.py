@@ -145,7 +145,8 @@ class App:
         return metrics
 
     def write_report(self, run_dir: Path, metrics: dict[str, float]) -> None:
-        images = sorted(run_dir.glob("*.png"))
+        # an ensemble's members keep their training curves in members/i/
+        images = sorted(run_dir.glob("*.png")) + sorted(run_dir.glob("members/*/*.png"))
         cfg = (run_dir / "config.json").read_text() if (run_dir / "config.json").exists() else ""
         write_report(run_dir / "report.html", f"rnnlab {self.name}: {run_dir.name}", metrics, images,
                      [("config.json", cfg)])
