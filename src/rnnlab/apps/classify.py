@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ..data.sequences import BUNDLED, Sequences, load_sequences
 from ..errors import InputError
 from ..models import SeqToVec
+from ..models.conv_front_end import check_conv_layers
 from ..report import save_figure
 from ..training import TrainConfig, Trainer, read_json, read_run_config, save_weights, write_json
 from ..training.config import check_choices
@@ -98,14 +99,7 @@ class ClassifyConfig:
             raise ValueError(f"noise: a standard deviation, must be >= 0, got {self.noise}")
         if self.ensemble < 1:
             raise ValueError(f"ensemble: a number of networks, must be >= 1, got {self.ensemble}")
-        if len(self.conv_kernels) != len(self.conv):
-            raise ValueError(f"conv_kernels: one kernel size per convolutional layer (conv={self.conv}), "
-                             f"got {self.conv_kernels}")
-        for i, (c, k) in enumerate(zip(self.conv, self.conv_kernels)):
-            if c < 1:
-                raise ValueError(f"conv[{i}]: a number of filters, must be >= 1, got {c}")
-            if k < 1 or k % 2 == 0:
-                raise ValueError(f"conv_kernels[{i}]: must be odd and >= 1, got {k}")
+        check_conv_layers(self.conv, self.conv_kernels, ("conv", "conv_kernels"))
 
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:

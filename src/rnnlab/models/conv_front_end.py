@@ -22,7 +22,22 @@ from torch import Tensor, nn
 
 from ..recurrent import sequence_mask
 
-__all__ = ["ConvFrontEnd"]
+__all__ = ["ConvFrontEnd", "check_conv_layers"]
+
+
+def check_conv_layers(channels: Sequence[int], kernels: Sequence[int],
+                      names: tuple[str, str] = ("channels", "kernels")) -> None:
+    """Raise ``ValueError`` naming the field (``names``: how the caller calls the two
+    lists) unless there is one odd kernel size >= 1 per layer and every layer has >= 1
+    filter."""
+    if len(kernels) != len(channels):
+        raise ValueError(f"{names[1]}: one kernel size per layer ({len(channels)} layers in {names[0]}), "
+                         f"got {list(kernels)}")
+    for i, (c, k) in enumerate(zip(channels, kernels)):
+        if c < 1:
+            raise ValueError(f"{names[0]}[{i}]: a number of filters, must be >= 1, got {c}")
+        if k < 1 or k % 2 == 0:
+            raise ValueError(f"{names[1]}[{i}]: must be odd and >= 1 (the output keeps the input's length), got {k}")
 
 
 class ConvFrontEnd(nn.Module):
@@ -35,14 +50,7 @@ class ConvFrontEnd(nn.Module):
         channels, kernels = list(channels), list(kernels)
         if not channels:
             raise ValueError("channels: give at least one layer's number of filters")
-        if len(kernels) != len(channels):
-            raise ValueError(f"kernels: one kernel size per layer ({len(channels)} layers in channels), "
-                             f"got {len(kernels)}")
-        for i, (c, k) in enumerate(zip(channels, kernels)):
-            if c < 1:
-                raise ValueError(f"channels[{i}]: must be >= 1, got {c}")
-            if k < 1 or k % 2 == 0:
-                raise ValueError(f"kernels[{i}]: must be odd and >= 1 (the output keeps the input's length), got {k}")
+        check_conv_layers(channels, kernels)
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         width = input_size
