@@ -358,10 +358,10 @@ def _sort_by_length(x: Tensor, hx: State, lengths: Tensor) -> tuple[Tensor, Stat
 FUSED_MIN_STEPS = 8
 """On CPU, a stretch of constant batch shorter than this runs through the hoisted
 kernels rather than a fused call, whose set-up (oneDNN's weight re-layout, forward and
-backward) costs more than the hoisted kernels lose on a few steps. Measured on LSTM
-layers (T=100, B=64, lengths in [50, 100], 2 CPU threads), against an equal-length
-batch: a fused call per distinct length (1) took 1.2-1.7x its time; 4, 8 and 16 took
-0.95-1.2x, within the noise of each other."""
+backward) costs more than the hoisted kernels lose on a few steps. Thresholds from 4 to
+16 steps timed alike on LSTM layers (T=100, B=64, lengths in [50, 100]); a fused call
+per distinct length — this backend before — was the slowest (``benchmarks/speed.py``:
++19-62% over an equal-length batch then, -2..+19% now)."""
 
 
 def plan_stretches(ks: list[int], min_fused: int) -> list[tuple[int, int, bool]]:
