@@ -98,3 +98,44 @@ def test_human_analyses_align_with_the_chorales():
     assert len(pairs) >= 15
     agree = [np.mean([transpose_label(int(v), -p.shift) == h for v, h in zip(p.y, hs)]) for p, hs in pairs]
     assert np.median(agree) > 0.8  # chordify and the human analyses mostly agree: the beats line up
+
+
+def test_bars_from_beats():
+    """unit=bar: a pickup is its own bar; the bar's profile is its beats' summed and
+    normalised; its label holds most of its beats (the earliest of a tie)."""
+    from music21 import converter
+
+    from rnnlab.data.music import Piece, bar_features, bar_majority, bar_spans, to_bars
+
+    # a one-beat pickup, then two 4/4 bars
+    x = melody_features(converter.parse("tinyNotation: 4/4 c4 e4 e4 g4 r4 c2 d4"))
+    x = np.concatenate([melody_features(converter.parse("tinyNotation: 1/4 g4")), x])
+    x[0, 13:] = [0, 0, 0, 1]  # the pickup beat is the 4th of its bar
+    spans = bar_spans(x)
+    assert spans == [(0, 1), (1, 5), (5, 9)]
+    f = bar_features(x, spans)
+    assert f.shape == (3, 17)
+    np.testing.assert_allclose(f[1, [0, 4, 7]], [0.25, 0.5, 0.25])  # C, E, E, G
+    np.testing.assert_allclose(f[2, [0, 2, 12]], [2 / 3, 1 / 3, 0.25])  # r4 c2 d4: a rest beat, C twice, D
+    assert f[0, 13] == 1 and f[1, 15] == 1  # bar lengths: up to 2 beats, 4 beats
+    y = np.array([7, 0, 0, 7, 7, 0, 0, 2, 2])
+    assert bar_majority(y, spans).tolist() == [7, 0, 0]  # ties go to the earliest label
+    bars = to_bars(Piece("p", x, y, shift=3))
+    assert bars.x.shape == (3, 17) and bars.y.tolist() == [7, 0, 0] and bars.shift == 3
+
+
+def test_bar_unit_trains_and_harmonizes_a_chord_per_bar(tmp_path, cli):
+    os.environ["RNNLAB_CACHE"] = str(tmp_path / "cache")
+    run = tmp_path / "bars"
+    code, out, err = cli("chords", "train", "--quick", "--out", str(run), "--epochs", "2",
+                         "--set", "max_pieces=15", "--set", "hidden_size=16", "--set", "unit=bar")
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["test_bars"] > 0 and 0 <= m["accuracy"] <= 1
+    melody = write_melody(tmp_path / "tune.musicxml")  # 4 bars of 4/4
+    code, out, err = cli("chords", "harmonize", str(run), str(melody), "--out", str(tmp_path / "out" / "tune"))
+    assert code == 0, err
+    names = out.splitlines()[0].split()
+    assert len(names) == 16 and all(len(set(names[b:b + 4])) == 1 for b in range(0, 16, 4))
+    code, _, err = cli("chords", "train", "--quick", "--set", "unit=phrase", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "unit" in err

@@ -1,13 +1,14 @@
 """``rnnlab chords``: chord accompaniment for a melody (after Lim, Rhyu & Lee 2017).
 
 A bidirectional LSTM (2 layers × 128, Lim et al.'s configuration) reads a melody beat
-by beat (:mod:`rnnlab.data.music`) and names the chord of every beat. It is compared,
+by beat (:mod:`rnnlab.data.music`) and names the chord of every beat — or, with
+``unit=bar`` (Lim et al.'s time unit), bar by bar, naming each bar's main chord. It is compared,
 on the same held-out chorales, with the two baselines the paper used:
 
 - an HMM: chords are the hidden states, the melody's beat is the emission (12
   independent Bernoulli pitch classes given the chord, add-one smoothed counts),
   transitions counted on the training chorales, Viterbi decoding;
-- an MLP (non-recurrent) on a window of ``2 * mlp_context + 1`` beats around each beat.
+- an MLP (non-recurrent) on a window of ``2 * mlp_context + 1`` units around each unit.
 
 Chorales are split into train / validation / test by piece (never by window), with the
 seed; ``max_pieces`` limits the corpus (the quick run uses the first 120).
@@ -30,14 +31,19 @@ from ..data.music import (
     Piece,
     chorale_pieces,
     chord_pitches,
+    bar_features,
+    bar_majority,
+    bar_spans,
     load_melody,
     melody_features,
     riemenschneider_analyses,
+    to_bars,
     transpose_label,
 )
 from ..errors import InputError
 from ..models import SeqToSeq
 from ..training import TrainConfig, Trainer, write_json
+from ..training.config import check_choices
 from .base import App, RunContext
 from .classify import classification_report, plot_confusion
 
@@ -49,11 +55,13 @@ N_CHORDS = len(CHORDS)
 @dataclass
 class ChordsConfig:
     """data: "chorales" (music21's Bach chorales). max_pieces: use only the first N
-    (null: all). hidden_size / num_layers: the BLSTM (Lim et al.: 128 × 2). mlp_context:
-    beats on each side for the MLP. test_fraction / val_fraction: share of pieces."""
+    (null: all). unit: the time step, "beat" or "bar" (one chord per bar, Lim et al.'s
+    setting). hidden_size / num_layers: the BLSTM (Lim et al.: 128 × 2). mlp_context:
+    units on each side for the MLP. test_fraction / val_fraction: share of pieces."""
 
     data: str = "chorales"
     max_pieces: int | None = None
+    unit: str = "beat"
     hidden_size: int = 128
     num_layers: int = 2
     dropout: float = 0.3
@@ -69,6 +77,7 @@ class ChordsConfig:
     def __post_init__(self) -> None:
         if self.data != "chorales":
             raise ValueError(f"data: only 'chorales' (music21's Bach chorales) can be trained on, got {self.data!r}")
+        check_choices(self, unit=("beat", "bar"))
 
 
 def split_pieces(n: int, val: float, test: float, seed: int) -> tuple[list[int], list[int], list[int]]:
@@ -188,13 +197,15 @@ class ChordsApp(App):
         pieces = chorale_pieces(cfg.max_pieces, log)
         if len(pieces) < 10:
             raise InputError(f"only {len(pieces)} chorales could be read; need at least 10")
+        if cfg.unit == "bar":
+            pieces = [to_bars(p) for p in pieces]
         tr, va, te = split_pieces(len(pieces), cfg.val_fraction, cfg.test_fraction, cfg.train.seed)
         return [pieces[i] for i in tr], [pieces[i] for i in va], [pieces[i] for i in te]
 
     def fit(self, cfg: ChordsConfig, ctx: RunContext) -> dict[str, float]:
         train, val, test = self._data(cfg, ctx.log)
         ctx.log(f"chords: {len(train)} / {len(val)} / {len(test)} chorales (train / validation / test), "
-                f"{sum(len(p.y) for p in train)} training beats")
+                f"{sum(len(p.y) for p in train)} training {cfg.unit}s")
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg)
         xva, lva, yva = pad_pieces(val)
@@ -234,8 +245,8 @@ class ChordsApp(App):
         metrics["gain_over_hmm_pct"] = 100 * (metrics["accuracy"] / metrics["baseline_hmm_accuracy"] - 1)
         metrics["gain_over_mlp_pct"] = 100 * (metrics["accuracy"] / metrics["baseline_mlp_accuracy"] - 1)
         metrics["test_chorales"] = len(test)
-        metrics["test_beats"] = int(len(y))
-        metrics.update(self._human_agreement(model, train))
+        metrics[f"test_{cfg.unit}s"] = int(len(y))
+        metrics.update(self._human_agreement(model, train, cfg.unit))
         rep = classification_report(y, preds["blstm"], CHORDS)
         write_json(run_dir / "chords_report.json", {"blstm": rep, "test_pieces": [p.name for p in test]})
         plot_confusion(run_dir / "confusion.png", rep["confusion"], CHORDS,
@@ -243,11 +254,14 @@ class ChordsApp(App):
                        f"(HMM {metrics['baseline_hmm_accuracy']:.3f}, MLP {metrics['baseline_mlp_accuracy']:.3f})")
         return metrics
 
-    def _human_agreement(self, model, train: list[Piece]) -> dict[str, float]:
-        """Agreement, beat by beat, with the 20 human analyses (riemenschneider001-020):
+    def _human_agreement(self, model, train: list[Piece], unit: str = "beat") -> dict[str, float]:
+        """Agreement, unit by unit, with the 20 human analyses (riemenschneider001-020):
         of the BLSTM, and of the chordify labels the model is trained on (the ceiling the
-        data sets). Chorales the model trained on are left out of the BLSTM figure."""
+        data sets). Chorales the model trained on are left out of the BLSTM figure. Per
+        bar, the human label is the one that holds most of the bar's beats."""
         pairs = riemenschneider_analyses()
+        if unit == "bar":
+            pairs = [(to_bars(p), bar_majority(h, bar_spans(p.x))) for p, h in pairs]
         seen = {p.name.split(".")[0] for p in train}
         held = [(p, h) for p, h in pairs if p.name not in seen]
         out = {"human_analyses": len(pairs), "human_analyses_held_out": len(held)}
@@ -279,9 +293,13 @@ class ChordsApp(App):
         x = melody_features(normal_part)
         if not len(x):
             raise InputError(f"{melody}: the melody is empty")
+        spans = bar_spans(x) if cfg.unit == "bar" else [(b, b + 1) for b in range(len(x))]
+        if cfg.unit == "bar":
+            x = bar_features(x, spans)
         with torch.no_grad():
             logits, _ = model(torch.tensor(x, dtype=torch.float32).unsqueeze(0))
-        labels = logits[0].argmax(-1).numpy()
+        # one label per beat: a bar's chord is held over its beats
+        labels = np.concatenate([[lab] * (b - a) for lab, (a, b) in zip(logits[0].argmax(-1).numpy(), spans)])
         shift = -semis  # back to the melody's own key
         chords_part = stream.Part(id="chords")
         names = []

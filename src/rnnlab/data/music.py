@@ -12,6 +12,11 @@ Time unit: the beat (a quarter note). For each beat:
   sonorities that are not a plain triad) and ``rest``. Sevenths count as their triad
   (G7 → G), as chord-symbol systems do.
 
+Per bar (``unit=bar``, Lim et al.'s time unit): :func:`to_bars` turns a beat-grid piece
+into one step per bar — the bar's pitch-class profile (its beats' profiles summed and
+normalised), the share of its beats that rest, and its length (one-hot: up to 2, 3, 4,
+5 or more beats) — labelled with the chord that holds most of the bar's beats.
+
 Key normalisation: every chorale is transposed so that its key (music21's Krumhansl
 analysis) becomes C major or A minor; ``harmonize`` transposes its answer back.
 """
@@ -28,7 +33,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["CHORDS", "Piece", "riemenschneider_analyses", "transpose_label", "melody_features", "chorale_pieces", "load_melody", "chord_label", "chord_pitches"]
+__all__ = ["bar_spans", "bar_features", "bar_majority", "to_bars", "CHORDS", "Piece", "riemenschneider_analyses", "transpose_label", "melody_features", "chorale_pieces", "load_melody", "chord_label", "chord_pitches"]
 
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 CHORDS = NOTE_NAMES + [n + "m" for n in NOTE_NAMES] + ["other", "rest"]
@@ -115,6 +120,39 @@ def beat_positions(part, beats: int) -> np.ndarray:
             if 0 <= b < beats:
                 pos[b] = int(b - start + pad)
     return pos
+
+
+def bar_spans(x: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` beat ranges of the bars of beat features ``x`` (from the downbeat
+    column of the metre one-hot); beats before the first downbeat (a pickup) are a bar."""
+    starts = [0] + [b for b in range(1, len(x)) if x[b, 13] == 1]
+    return list(zip(starts, starts[1:] + [len(x)]))
+
+
+def bar_features(x: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+    """(bars, 17) from beat features (bars, as the module docstring says)."""
+    out = np.zeros((len(spans), N_FEATURES))
+    for i, (a, b) in enumerate(spans):
+        pcs = x[a:b, :12].sum(0)
+        out[i, :12] = pcs / pcs.sum() if pcs.sum() > 0 else 0
+        out[i, 12] = x[a:b, 12].mean()
+        out[i, 13 + min(max(b - a, 2), 5) - 2] = 1
+    return out
+
+
+def bar_majority(labels: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+    """Per bar, the label held by the most beats (the earliest of a tie)."""
+    out = np.zeros(len(spans), dtype=np.asarray(labels).dtype)
+    for i, (a, b) in enumerate(spans):
+        seg = list(labels[a:b])
+        out[i] = max(seg, key=lambda v: (seg.count(v), -seg.index(v)))
+    return out
+
+
+def to_bars(piece: Piece) -> Piece:
+    """The piece with one step per bar instead of per beat."""
+    spans = bar_spans(piece.x)
+    return Piece(piece.name, bar_features(piece.x, spans), bar_majority(piece.y, spans), piece.shift)
 
 
 def _normalise_key(score):
