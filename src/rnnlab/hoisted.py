@@ -41,6 +41,18 @@ def _prev(buf: Tensor, first: Tensor, t: int, k: int) -> Tensor:
     return first[:k] if t == 0 else buf[t - 1, :k]
 
 
+def _step_views(*bufs: Tensor) -> list[tuple[Tensor, ...]]:
+    """Each ``(T, B, ·)`` buffer's per-step views, made once in C++ (``unbind``) rather
+    than by Python slicing at every step: at small batches the per-step overhead, not
+    the arithmetic, is what the loop pays."""
+    return [b.unbind(0) for b in bufs]
+
+
+def _at(views: list[tuple[Tensor, ...]], t: int, k: int, B: int) -> list[Tensor]:
+    """Step ``t``'s views restricted to the ``k`` live rows."""
+    return [v[t] if k == B else v[t][:k] for v in views]
+
+
 def _final(buf: Tensor, ks: list[int], B: int) -> Tensor:
     """Each row's value after its own last step (rows are sorted by length)."""
     if ks[-1] == B:
@@ -63,14 +75,12 @@ class _LSTM(torch.autograd.Function):
         tcs = xp.new_empty(T, B, H)
         out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
         w_t = w_hh.t()
-        # per-step views made once, in C++ (unbind), rather than by ~12 Python slicings
-        # a step: at small batches the per-step overhead, not the arithmetic, dominates
-        steps = [v.unbind(0) for v in (xp, act, act[..., : 3 * H], act[..., H: 2 * H], act[..., 2 * H: 3 * H],
-                                       act[..., 3 * H:], act[..., :H], cs, tcs, out)]
+        steps = _step_views(xp, act, act[..., : 3 * H], act[..., H: 2 * H], act[..., 2 * H: 3 * H],
+                            act[..., 3 * H:], act[..., :H], cs, tcs, out)
         for t, k in enumerate(ks):
             if k == 0:
                 continue
-            x_t, a, sig, f, o, g, i, c, tc, h = (v[t] if k == B else v[t][:k] for v in steps)
+            x_t, a, sig, f, o, g, i, c, tc, h = _at(steps, t, k, B)
             c_prev = _prev(cs, c0, t, k)
             torch.addmm(x_t, _prev(out, h0, t, k), w_t, out=a)
             sig.sigmoid_()
@@ -93,15 +103,14 @@ class _LSTM(torch.autograd.Function):
         dg = act.new_zeros(T, B, G)
         dh = d_hT.clone()
         dc = d_cT.clone()
-        sl = lambda v: v.unbind(0)  # noqa: E731 - per-step views made once, as in forward
-        steps = [sl(v) for v in (act[..., :H], act[..., H: 2 * H], act[..., 2 * H: 3 * H], act[..., 3 * H:],
-                                 act[..., : 3 * H], tcs, d_out, dg, dg[..., :H], dg[..., H: 2 * H],
-                                 dg[..., 2 * H: 3 * H], dg[..., 3 * H:], dg[..., : 3 * H])]
+        steps = _step_views(act[..., :H], act[..., H: 2 * H], act[..., 2 * H: 3 * H], act[..., 3 * H:],
+                            act[..., : 3 * H], tcs, d_out, dg, dg[..., :H], dg[..., H: 2 * H],
+                            dg[..., 2 * H: 3 * H], dg[..., 3 * H:], dg[..., : 3 * H])
         for t in range(T - 1, -1, -1):
             k = ks[t]
             if k == 0:
                 continue
-            i, f, o, g, sa, tc, d_o, d, di, df, do, dgg, sig = (v[t] if k == B else v[t][:k] for v in steps)
+            i, f, o, g, sa, tc, d_o, d, di, df, do, dgg, sig = _at(steps, t, k, B)
             dhk, dck = (dh, dc) if k == B else (dh[:k], dc[:k])
             dhk.add_(d_o)
             torch.mul(dhk, tc, out=do)  # dL/do

@@ -293,9 +293,11 @@ class ChordsApp(App):
         x = melody_features(normal_part)
         if not len(x):
             raise InputError(f"{melody}: the melody is empty")
-        spans = bar_spans(x) if cfg.unit == "bar" else [(b, b + 1) for b in range(len(x))]
         if cfg.unit == "bar":
+            spans = bar_spans(x)
             x = bar_features(x, spans)
+        else:
+            spans = [(b, b + 1) for b in range(len(x))]
         with torch.no_grad():
             logits, _ = model(torch.tensor(x, dtype=torch.float32).unsqueeze(0))
         # one label per beat: a bar's chord is held over its beats

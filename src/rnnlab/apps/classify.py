@@ -324,9 +324,9 @@ class ClassifyApp(App):
         """One network, trained in ``run_dir`` with ``seed`` deciding its validation split,
         batch order, initial weights and dropout; an ensemble member that finished before
         a resume is loaded, not retrained."""
+        one = dataclasses.replace(cfg, ensemble=1)
         if cfg.ensemble > 1 and (run_dir / "finished").exists():
-            return self.trained(run_dir, self.build(dataclasses.replace(cfg, ensemble=1), enc.input_size,
-                                                    len(classes)))
+            return self.trained(run_dir, self.build(one, enc.input_size, len(classes)))
         keep, held = stratified_split(train.labels, cfg.val_fraction, seed)
         index = {c: i for i, c in enumerate(classes)}
         xtr, ltr = enc.tensors([train.series[i] for i in keep])
@@ -341,7 +341,7 @@ class ClassifyApp(App):
             train_cfg = dataclasses.replace(train_cfg, epochs=-(-cfg.min_steps // steps_per_epoch))
             ctx.log(f"classify: {train_cfg.epochs} epochs of {steps_per_epoch} steps (min_steps={cfg.min_steps})")
         torch.manual_seed(seed)
-        model = self.build(dataclasses.replace(cfg, ensemble=1), enc.input_size, len(classes))
+        model = self.build(one, enc.input_size, len(classes))
         from ..training import TensorBatches
 
         def loss_fn(m, batch):

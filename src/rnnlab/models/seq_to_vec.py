@@ -39,8 +39,9 @@ class SeqToVec(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling: unknown pooling {pooling!r}; expected one of {', '.join(POOLINGS)}")
-        self.conv = ConvFrontEnd(input_size, conv_channels, conv_kernels) if len(conv_channels) or len(conv_kernels) else None
-        if self.conv is not None:
+        self.conv = None
+        if len(conv_channels) or len(conv_kernels):  # the recurrent layer reads the convolutions' features
+            self.conv = ConvFrontEnd(input_size, conv_channels, conv_kernels)
             input_size = self.conv.output_size
         self.rnn = Recurrent(cell, input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
                              dropout=dropout, batch_first=True, backend=backend, **cell_kwargs)
