@@ -11,7 +11,7 @@ takes), as tokens/s, achieved GFLOP/s and the fraction of this machine's GEMM pe
 (torch.mm, measured first); the hoisted backend (hand-written backward, weight
 gradients as one GEMM); activation memory saved for backward; the cost of variable
 lengths (random lengths in [T/2, T]) against an equal-length batch, on the fused path
-(long stretches of constant batch through torch's kernel, the rest hoisted: what
+(torch's kernel on the padded batch in a few stretches, finished sequences frozen: what
 ``auto`` takes for LSTM) and on the hoisted path (what ``auto`` takes for GRU and Elman
 training); and
 streaming latency (batch 1, one step at a time, state carried).

@@ -64,43 +64,51 @@ def test_matches_torch(kind, backend, num_layers, bidirectional):
             torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_plan_stretches_fuses_long_runs_and_merges_short_ones():
-    from rnnlab.recurrent import plan_stretches
+def test_plan_cuts_trades_calls_against_padded_steps():
+    from rnnlab.recurrent import plan_cuts
 
-    # 5 rows: lengths 20, 20, 19, 5, 3 -> live rows 5,5,5,4,4, then 3 x14, then 2
-    ks = [5] * 3 + [4] * 2 + [3] * 14 + [2] + [0] * 4
-    assert plan_stretches(ks, 8) == [(0, 5, False), (5, 19, True), (19, 20, False)]
-    assert plan_stretches(ks, 1) == [(0, 3, True), (3, 5, True), (5, 19, True), (19, 20, True)]
-    assert plan_stretches([4] * 10, 8) == [(0, 10, True)]
-    assert plan_stretches([4] * 10, 11) == [(0, 10, False)]
+    lengths = [3, 30, 21, 5, 30, 20, 12]
+    # a call dearer than every padded step: one stretch, finished sequences ride along
+    assert plan_cuts(lengths, 1000) == [0, 30]
+    # calls nearly free: a cut wherever sequences end (but the last end, at 30)
+    assert plan_cuts(lengths, 0.5) == [0, 3, 5, 12, 20, 21, 30]
+    # in between: cut where it saves more padded row-steps than a call costs
+    # (the cost of [0, 5, 12, 21, 30] at 2 per call is 4*2 + 5*7 + 7*5 + 9*4 + 9*2 = 132)
+    assert plan_cuts(lengths, 2) == [0, 5, 12, 21, 30]
+    assert plan_cuts([4, 4, 4]) == [0, 4]
+    # many distinct lengths: the candidate cuts are capped, the plan still covers [0, max]
+    many = plan_cuts(list(range(1, 1001)), 1)
+    assert many[0] == 0 and many[-1] == 1000 and len(many) <= 66 and many == sorted(set(many))
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k[0].__name__)
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True)])
-def test_fused_lengths_mixing_fused_and_hoisted_stretches_matches_torch(kind, num_layers, bidirectional,
-                                                                        monkeypatch):
-    """A length pattern whose plan has fused and hoisted stretches (and rows that finish
-    inside a hoisted stretch) — values, final states and gradients equal torch.nn's."""
-    monkeypatch.setattr(rnnlab.recurrent, "FUSED_MIN_STEPS", 8)
+@pytest.mark.parametrize("call_cost", [2, 1000])
+def test_fused_lengths_in_stretches_matches_torch(kind, num_layers, bidirectional, call_cost, monkeypatch):
+    """Plans with several stretches (2) and with one (1000), sequences that end inside a
+    stretch (frozen LSTM cell states), a given initial state: values, final states and
+    gradients equal torch.nn's on packed sequences."""
+    monkeypatch.setattr(rnnlab.recurrent, "FUSED_CALL_COST", call_cost)
     ours_cls, torch_cls = kind
     torch.manual_seed(3)
     T_ = 30
     lengths = torch.tensor([3, 30, 21, 5, 30, 20, 12])
-    ks = rnnlab.hoisted.live_counts(lengths.sort(descending=True).values, T_, len(lengths))
-    plan = rnnlab.recurrent.plan_stretches(ks, 8)
-    assert plan == [(0, 12, False), (12, 20, True), (20, 21, False), (21, 30, True)]
     ref = torch_cls(I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=True)
     ours = ours_cls.from_torch(ref, backend="fused")
-    x = torch.randn(len(lengths), T_, I)
+    x = torch.randn(len(lengths), T_, I) * 3  # large inputs: saturating gates must still freeze
+    LD = num_layers * (2 if bidirectional else 1)
+    hx = torch.randn(LD, len(lengths), H)
+    if ours_cls is rnnlab.LSTM:
+        hx = (hx, torch.randn(LD, len(lengths), H))
     x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out_ref, st_ref = run_torch(ref, x1, None, lengths, True)
-    out, st = ours(x2, lengths=lengths)
+    out_ref, st_ref = run_torch(ref, x1, hx, lengths, True)
+    out, st = ours(x2, hx, lengths=lengths)
     torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
     for a, b in zip(as_tuple(st), as_tuple(st_ref)):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     g = torch.randn_like(out)
-    ((out_ref * g).sum() + sum(s.sum() for s in as_tuple(st_ref))).backward()
-    ((out * g).sum() + sum(s.sum() for s in as_tuple(st))).backward()
+    ((out_ref * g).sum() + sum((s * s).sum() for s in as_tuple(st_ref))).backward()
+    ((out * g).sum() + sum((s * s).sum() for s in as_tuple(st))).backward()
     torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
     ref_params = dict(ref.named_parameters())
     for name, p in rnnlab.recurrent._torch_param_map(ours):

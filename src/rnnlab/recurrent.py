@@ -12,10 +12,10 @@ Shapes (``D`` = 2 if bidirectional else 1, ``L`` = num_layers, ``S`` = a state w
 
 Three backends compute the layer: ``"reference"`` steps the cells in Python (any cell,
 readable, the definition), ``"fused"`` calls torch's own RNN kernels (oneDNN / cuDNN)
-on the same parameters; with variable lengths it calls them on each long stretch of
-time in which the set of unfinished sequences is constant and runs the short stretches
-between them (sequences finishing one after another) through the hoisted kernels,
-rather than on packed sequences (which CPU kernels run several times slower). ``"hoisted"`` (:mod:`rnnlab.hoisted`)
+on the same parameters; with variable lengths it calls them on the padded batch in a
+few stretches of time, dropping finished sequences at each cut and freezing those that
+finish inside a stretch (:func:`plan_cuts`, :func:`_frozen_layer`), rather than on packed
+sequences (which CPU kernels run several times slower). ``"hoisted"`` (:mod:`rnnlab.hoisted`)
 runs the same cells as custom autograd Functions whose backward computes the weight
 gradients as one GEMM over all steps and whose variable-length steps work on the
 running prefix of a length-sorted batch. ``"auto"`` takes the reference backend only
@@ -172,7 +172,7 @@ class Recurrent(nn.Module):
         reference for cells no kernel computes; for training on CPU, hoisted for GRU and
         Elman layers (0.79-1.10x torch.nn's time); fused otherwise (oneDNN's LSTM is the
         fastest, inference needs no backward, single steps run torch's one-step cell
-        kernels, and variable-length LSTM batches mix fused and hoisted stretches)."""
+        kernels, and variable-length batches cost no more than equal-length ones)."""
         if self.backend != "auto":
             return self.backend
         if self.fused_reason is not None:
@@ -239,23 +239,19 @@ class Recurrent(nn.Module):
             result = _FUSED_FN[mode](x, list(hx) if mode == "LSTM" else hx[0], *args)
             return result[0], tuple(result[1:])
         # Variable lengths. torch's packed-sequence kernels are not oneDNN's and run 3-6x
-        # slower on CPU, so instead: sort by length; long stretches of time in which the
-        # set of live sequences (a prefix of the sorted batch) does not change run through
-        # the fused kernel, the short stretches between them (where sequences finish one
-        # after another) through the hoisted kernels, which shrink the batch step by step
-        # at no per-call cost — one fused call per distinct length cost 19-62% on CPU.
-        # On other devices every stretch is fused (the hoisted step loop was measured on
-        # CPU only).
-        xs, hs, lens, inverse = _sort_by_length(x.transpose(0, 1) if self.batch_first else x, hx, lengths)
-        min_fused = 1 if x.device.type != "cpu" else FUSED_MIN_STEPS
+        # slower on CPU, so instead each layer and direction runs the padded batch in a few
+        # stretches of time (plan_cuts), each over the sequences still running at its
+        # start; those that end inside a stretch ride along with their state frozen (see
+        # _frozen_layer) and are dropped at the next cut.
+        xt = x.transpose(0, 1) if self.batch_first else x
+        order = torch.argsort(lengths, descending=True, stable=True)
+        bounds = plan_cuts(lengths.tolist(), FUSED_CALL_COST)
 
         def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
-            return _mixed_layer(mode, src, st, lens, self.cells[k].flat_weights(), self.cells[k].bias,
-                                self.training, min_fused)
+            return _frozen_layer(mode, src, st, lengths, order, bounds, self.cells[k].flat_weights(),
+                                 self.cells[k].bias, self.training)
 
-        out, final = self._stack(run, xs, hs, lens)
-        out = out.index_select(1, inverse)
-        final = tuple(h.index_select(1, inverse) for h in final)
+        out, final = self._stack(run, xt, hx, lengths)
         return (out.transpose(0, 1) if self.batch_first else out), final
 
     def _forward_hoisted(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
@@ -355,64 +351,105 @@ def _sort_by_length(x: Tensor, hx: State, lengths: Tensor) -> tuple[Tensor, Stat
     return x.index_select(1, order), tuple(h.index_select(1, order) for h in hx), lens, inverse
 
 
-FUSED_MIN_STEPS = 8
-"""On CPU, a stretch of constant batch shorter than this runs through the hoisted
-kernels rather than a fused call, whose set-up (oneDNN's weight re-layout, forward and
-backward) costs more than the hoisted kernels lose on a few steps. Thresholds from 4 to
-16 steps timed alike on LSTM layers (T=100, B=64, lengths in [50, 100]); a fused call
-per distinct length — this backend before — was the slowest (``benchmarks/speed.py``:
-+19-62% over an equal-length batch then, -2..+19% now)."""
+FUSED_CALL_COST = 128
+"""What one more fused call costs, in row-steps (one sequence through one step), when
+:func:`plan_cuts` splits a variable-length batch: oneDNN's per-call set-up (weight
+re-layout, forward and backward) against the padded steps a cut saves. Costs from 64 to
+600 timed alike on LSTM layers (T=100, B=64, H=256 and 512, lengths uniform in [50, 100],
+in [1, 100] and exponential); 1500 was slower (``benchmarks/speed.py`` reports the
+resulting overhead)."""
+
+_MAX_CUT_CANDIDATES = 64  # keeps plan_cuts' O(K^2) search cheap for large batches
 
 
-def plan_stretches(ks: list[int], min_fused: int) -> list[tuple[int, int, bool]]:
-    """Split the steps of a length-sorted batch (``ks``: live rows per step, from
-    :func:`rnnlab.hoisted.live_counts`) into ``(start, end, fused)`` stretches: each run of
-    at least ``min_fused`` steps with the same live rows is fused; the runs between them
-    are merged into hoisted stretches. Steps with no live row are left out (the caller
-    pads them)."""
-    runs: list[list[int]] = []
-    for t, k in enumerate(ks):
-        if k == 0:
-            break
-        if runs and ks[runs[-1][0]] == k:
-            runs[-1][1] = t + 1
-        else:
-            runs.append([t, t + 1])
-    plan: list[tuple[int, int, bool]] = []
-    for start, end in runs:
-        fused = end - start >= min_fused
-        if not fused and plan and not plan[-1][2]:
-            plan[-1] = (plan[-1][0], end, False)  # extend the hoisted stretch
-        else:
-            plan.append((start, end, fused))
-    return plan
+def plan_cuts(lengths: list[int], call_cost: float = FUSED_CALL_COST) -> list[int]:
+    """Stretch boundaries ``[0, c1, ..., max(lengths)]`` for running a variable-length
+    batch through the fused kernel. Each stretch runs the sequences still live at its
+    start (those ending inside it are computed to its end, frozen); a cut drops the
+    finished ones. Dynamic programming over cuts at sequence ends minimises
+    ``call_cost`` per stretch plus the row-steps computed."""
+    if not lengths:
+        return [0]
+    top = max(lengths)
+    ends = sorted(set(lengths) - {top})
+    if len(ends) > _MAX_CUT_CANDIDATES:  # an even subset of the candidate cuts
+        ends = [ends[round(i * (len(ends) - 1) / (_MAX_CUT_CANDIDATES - 1))] for i in range(_MAX_CUT_CANDIDATES)]
+    points = [0, *ends, top]
+    live = [sum(1 for n in lengths if n > p) for p in points]
+    best: list[tuple[float, int]] = [(0.0, -1)]  # (cost up to point j, previous point)
+    for j in range(1, len(points)):
+        best.append(min((best[i][0] + call_cost + (points[j] - points[i]) * live[i], i) for i in range(j)))
+    bounds, j = [], len(points) - 1
+    while j >= 0:
+        bounds.append(points[j])
+        j = best[j][1]
+    return bounds[::-1]
 
 
-def _mixed_layer(mode: str, x: Tensor, state: State, lens: Tensor, weights: list[Tensor], bias: bool,
-                 train: bool, min_fused: int) -> tuple[Tensor, State]:
-    """One layer and direction over time-major ``x`` (T, B, I) sorted by descending
-    ``lens``, from ``(B, H)`` state parts: :func:`plan_stretches` decides which stretches
-    run through the fused kernel and which through :func:`rnnlab.hoisted.hoisted_layer`
-    (the same function). Rows finished before a stretch keep their state."""
+_FREEZE = 1e4
+"""Gate pre-activation that saturates sigmoid to exactly 0 or 1 in float32/16: with the
+input gate at 0 and the forget gate at 1 an LSTM's cell state passes a step unchanged."""
+
+
+def _frozen_layer(mode: str, x: Tensor, state: State, lengths: Tensor, order: Tensor, bounds: list[int],
+                  weights: list[Tensor], bias: bool, train: bool) -> tuple[Tensor, State]:
+    """One layer and direction of the fused kernel over time-major ``x`` ``(T, B, I)``
+    with variable ``lengths`` (CPU), from ``(B, S)`` state parts, in the stretches
+    ``bounds`` (:func:`plan_cuts`); ``order`` sorts the batch by descending length.
+
+    The first stretch runs the whole batch in its own order; later ones the live prefix
+    of ``order``. Inside a stretch a finished sequence keeps being computed and its
+    outputs there are zeroed. Its final ``h`` is read from the output at its last step;
+    an LSTM's final ``c`` is not in the output, so past its end the sequence gets one
+    extra input feature (1) whose weights drive the input gate to 0 and the forget gate
+    to 1 (``_FREEZE``): ``c`` reaches the stretch's end unchanged, and since saturated
+    gates pass no gradient, the padding adds nothing to any gradient."""
     T, B = x.shape[0], x.shape[1]
-    ks = live_counts(lens, T, B)
-    pieces, done = [], 0
-    for start, end, fused in plan_stretches(ks, min_fused):
-        k = ks[start]  # every row live in the stretch is live at its start
-        live = tuple(s[:k] for s in state)
-        if fused:
-            res = _FUSED_FN[mode](x[start:end, :k], [h.unsqueeze(0) for h in live] if mode == "LSTM"
-                                  else live[0].unsqueeze(0), weights, bias, 1, 0.0, train, False, False)
-            seg, new = res[0], tuple(h[0] for h in res[1:])
-        else:
-            seg, new = hoisted_layer(mode, x[start:end, :k], live, weights, ks[start:end])
-        pieces.append(nn.functional.pad(seg, (0, 0, 0, B - k)) if k < B else seg)
-        state = tuple(torch.cat([n, s[k:]], 0) if k < B else n for n, s in zip(new, state))
-        done = end
+    device = x.device
+    pieces, finals, rows_of_finals = [], [], []
+    rows = None  # original indices of the stretch's rows (None: all, in batch order)
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        lens = lengths if rows is None else lengths[rows]
+        src = x[start:end] if rows is None else x[start:end].index_select(1, rows.to(device))
+        w = weights
+        dead = None
+        if int(lens.min()) < end:  # some sequence ends inside the stretch
+            steps = torch.arange(start, end).unsqueeze(1)
+            dead = (steps >= lens.unsqueeze(0)).unsqueeze(-1).to(device)  # (n, k, 1)
+            if mode == "LSTM":
+                hidden = weights[1].shape[1]
+                freeze = weights[0].new_zeros(4 * hidden, 1)
+                freeze[:hidden] = -_FREEZE  # input gate (torch's gate order: i, f, g, o)
+                freeze[hidden:2 * hidden] = _FREEZE  # forget gate
+                src = torch.cat([src.masked_fill(dead, 0.0), dead.to(src.dtype)], -1)
+                w = [torch.cat([weights[0], freeze], 1), *weights[1:]]
+        res = _FUSED_FN[mode](src, [s.unsqueeze(0) for s in state] if mode == "LSTM" else state[0].unsqueeze(0),
+                              w, bias, 1, 0.0, train, False, False)
+        seg, new = res[0], tuple(s[0] for s in res[1:])
+        # the sequences whose last step is in this stretch: their final state
+        ending = torch.nonzero(lens <= end).squeeze(1)
+        at = (lens[ending] - 1 - start).to(device)
+        ending_d = ending.to(device)
+        finals.append((seg[at, ending_d], *(s.index_select(0, ending_d) for s in new[1:])))
+        rows_of_finals.append(ending if rows is None else rows[ending])
+        if dead is not None:
+            seg = seg.masked_fill(dead, 0.0)
+        if rows is not None:
+            seg = seg.new_zeros(end - start, B, seg.shape[-1]).index_copy(1, rows.to(device), seg)
+        pieces.append(seg)
+        # carry the state of the sequences that go on (a prefix of ``order``)
+        live = int((lens > end).sum())
+        if live:
+            keep = order[:live]
+            state = (tuple(s.index_select(0, keep.to(device)) for s in new) if rows is None
+                     else tuple(s[:live] for s in new))
+            rows = keep
     out = torch.cat(pieces, 0)
-    if done < T:  # steps past the longest sequence
-        out = nn.functional.pad(out, (0, 0, 0, 0, 0, T - done))
-    return out, state
+    if bounds[-1] < T:  # steps past the longest sequence
+        out = nn.functional.pad(out, (0, 0, 0, 0, 0, T - bounds[-1]))
+    undo = torch.argsort(torch.cat(rows_of_finals)).to(device)
+    final = tuple(torch.cat(parts, 0).index_select(0, undo) for parts in zip(*finals))
+    return out, final
 
 
 class CompiledStep:
