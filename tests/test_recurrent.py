@@ -237,3 +237,33 @@ def test_drop_in_accepts_unbatched_input_like_torch(kind):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="3-D"):
         rnnlab.Recurrent("lstm", I, H)(x)  # the generic layer keeps its explicit batch axis
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k[0].__name__)
+def test_fused_lengths_random_patterns_match_torch(kind, monkeypatch):
+    """Random batches, lengths and call costs (so random plans: ties, lengths of 1, every
+    sequence shorter than the time axis): the fused backend equals torch.nn."""
+    ours_cls, torch_cls = kind
+    gen = torch.Generator().manual_seed(11)
+    for trial in range(12):
+        batch = int(torch.randint(1, 9, (1,), generator=gen))
+        steps = int(torch.randint(1, 25, (1,), generator=gen))
+        lengths = torch.randint(1, steps + 1, (batch,), generator=gen)
+        if trial % 4 == 0:
+            lengths[:] = lengths[0]  # all equal (and maybe shorter than the axis)
+        monkeypatch.setattr(rnnlab.recurrent, "FUSED_CALL_COST", float(torch.rand(1, generator=gen)) * 20)
+        ref = torch_cls(I, H, num_layers=1 + trial % 2, bidirectional=trial % 3 == 0, batch_first=True)
+        ours = ours_cls.from_torch(ref, backend="fused")
+        x = torch.randn(batch, steps, I, generator=gen)
+        x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+        out_ref, st_ref = run_torch(ref, x1, None, lengths, True)
+        out, st = ours(x2, lengths=lengths)
+        torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5, msg=f"trial {trial}, lengths {lengths}")
+        for a, b in zip(as_tuple(st), as_tuple(st_ref)):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+        ((out_ref ** 2).sum() + sum(s.sum() for s in as_tuple(st_ref))).backward()
+        ((out ** 2).sum() + sum(s.sum() for s in as_tuple(st))).backward()
+        torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
+        ref_params = dict(ref.named_parameters())
+        for name, p in rnnlab.recurrent._torch_param_map(ours):
+            torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)

@@ -140,23 +140,28 @@ class _StandardCell(RecurrentCell):
         None starts from zeros. When torch has a fused one-step kernel for this exact cell
         it runs that (what streaming at batch 1 needs); :meth:`step` is the equation
         itself, which the reference backend runs and the tests compare."""
-        if x.dim() != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"x: expected (batch, input_size={self.input_size}), got {tuple(x.shape)}")
+        # streaming calls this once per step at batch 1, where Python overhead is the
+        # cost: the checks compare torch.Size against tuples, no copies
+        shape = x.shape
+        if len(shape) != 2 or shape[1] != self.input_size:
+            raise ValueError(f"x: expected (batch, input_size={self.input_size}), got {tuple(shape)}")
         bare = isinstance(state, Tensor)
         if state is None:
-            state = self.init_state(x.shape[0], x.device, x.dtype)
+            state = self.init_state(shape[0], x.device, x.dtype)
         elif bare:
             state = (state,)
+        elif not isinstance(state, tuple):
+            state = tuple(state)
         if len(state) != len(self.state_size):
             raise ValueError(f"state: expected {len(self.state_size)} tensor(s) of widths {self.state_size}, "
                              f"got {len(state)}")
         for k, (t, size) in enumerate(zip(state, self.state_size)):
-            if tuple(t.shape) != (x.shape[0], size):
-                raise ValueError(f"state[{k}]: expected shape ({x.shape[0]}, {size}), got {tuple(t.shape)}")
+            if t.shape != (shape[0], size):
+                raise ValueError(f"state[{k}]: expected shape ({shape[0]}, {size}), got {tuple(t.shape)}")
         if self.fused_mode() is not None:
-            h, new = self.fused_step(x, tuple(state))
+            h, new = self.fused_step(x, state)
         else:
-            h, new = self.step(self.project_input(x), tuple(state))
+            h, new = self.step(self.project_input(x), state)
         return h, (new[0] if bare else new)
 
     def fused_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
