@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from conftest import read_json
 
 from rnnlab.apps.chords import viterbi
@@ -33,6 +34,47 @@ def test_viterbi_matches_brute_force():
     assert viterbi(ls, lt, le).tolist() == list(best)
 
 
+class FixedPosterior(torch.nn.Module):
+    """Stands in for the DNN: the same logits for every window, row by row."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits, dtype=torch.float32)
+
+    def forward(self, x):
+        return self.logits[: len(x)]
+
+
+def test_dnn_hmm_decodes_posteriors_over_priors_with_transitions():
+    from rnnlab.apps.chords import HMM, dnn_hmm_predict
+
+    K = len(CHORDS)
+    hmm = HMM()
+    hmm.log_start = np.full(K, -np.log(K))
+    x = np.zeros((3, 17))
+    flat_prior = np.full(K, -np.log(K))
+    # a confident network and free transitions: its argmax, unit by unit
+    hmm.log_trans = np.full((K, K), -np.log(K))
+    sure = np.full((3, K), -10.0)
+    sure[[0, 1, 2], [7, 0, 9]] = 10.0
+    assert dnn_hmm_predict(FixedPosterior(sure), hmm, flat_prior, x, 0).tolist() == [7, 0, 9]
+    # the network leans to chord 2 on the middle unit, but chord 1 never goes to 2
+    trans = np.full((K, K), 1.0)
+    trans[1, 2] = 1e-6
+    hmm.log_trans = np.log(trans / trans.sum(1, keepdims=True))
+    lean = np.full((3, K), -10.0)
+    lean[0, 1], lean[2, 1] = 10.0, 10.0
+    lean[1, 2], lean[1, 1] = 1.0, 0.5
+    assert dnn_hmm_predict(FixedPosterior(lean), hmm, flat_prior, x, 0).tolist() == [1, 1, 1]
+    # dividing by the prior: a chord the network favours only because it is common loses
+    hmm.log_trans = np.full((K, K), -np.log(K))
+    common = np.full((1, K), -10.0)
+    common[0, 3], common[0, 4] = 1.0, 0.5
+    prior = np.full(K, 1e-3)
+    prior[3] = 0.9
+    assert dnn_hmm_predict(FixedPosterior(common), hmm, np.log(prior / prior.sum()), x[:1], 0).tolist() == [4]
+
+
 def test_melody_features_per_beat():
     from music21 import converter
 
@@ -57,7 +99,8 @@ def test_harmonize_end_to_end(tmp_path, cli):
                          "--set", "max_pieces=15", "--set", "hidden_size=16")
     assert code == 0, err
     m = read_json(run / "metrics.json")
-    assert {"accuracy", "baseline_hmm_accuracy", "baseline_mlp_accuracy"} <= set(m)
+    assert {"accuracy", "baseline_hmm_accuracy", "baseline_dnn_hmm_accuracy", "baseline_mlp_accuracy",
+            "gain_over_dnn_hmm_pct"} <= set(m)
     assert (run / "confusion.png").exists()
     melody = write_melody(tmp_path / "tune.musicxml")
     code, out, err = cli("chords", "harmonize", str(run), str(melody), "--out", str(tmp_path / "out" / "tune"))
@@ -139,3 +182,5 @@ def test_bar_unit_trains_and_harmonizes_a_chord_per_bar(tmp_path, cli):
     assert len(names) == 16 and all(len(set(names[b:b + 4])) == 1 for b in range(0, 16, 4))
     code, _, err = cli("chords", "train", "--quick", "--set", "unit=phrase", "--out", str(tmp_path / "bad"))
     assert code == 2 and "unit" in err
+    code, _, err = cli("chords", "train", "--quick", "--set", "dnn_hmm_context=-1", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "dnn_hmm_context" in err and not (tmp_path / "bad").exists()
