@@ -267,3 +267,31 @@ def test_fused_lengths_random_patterns_match_torch(kind, monkeypatch):
         ref_params = dict(ref.named_parameters())
         for name, p in rnnlab.recurrent._torch_param_map(ours):
             torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused", "hoisted"])
+@pytest.mark.parametrize("ours_cls", [rnnlab.LSTM, rnnlab.GRU, rnnlab.RNN], ids=lambda c: c.__name__)
+def test_nan_padding_never_reaches_outputs_or_gradients(ours_cls, backend):
+    """Padding filled with NaN/inf (as UCR files pad) gives what zero padding gives."""
+    torch.manual_seed(4)
+    layer = ours_cls(I, H, num_layers=2, bidirectional=True, batch_first=True, backend=backend)
+    lengths = torch.tensor([7, 3, 5, 1])
+    x = torch.randn(B, T, I)
+    pad = ~rnnlab.recurrent.sequence_mask(lengths, T)
+    dirty = x.masked_fill(pad.unsqueeze(-1), float("nan"))
+    dirty[1, -1] = float("inf")
+    results = []
+    for inp in (x.masked_fill(pad.unsqueeze(-1), 0.0), dirty):
+        inp = inp.clone().requires_grad_()
+        layer.zero_grad()
+        out, st = layer(inp, lengths=lengths)
+        (out.sum() + sum(s.sum() for s in as_tuple(st))).backward()
+        results.append((out, as_tuple(st), inp.grad, [p.grad.clone() for p in layer.parameters()]))
+    (o1, s1, gx1, gp1), (o2, s2, gx2, gp2) = results
+    torch.testing.assert_close(o2, o1)
+    for a, b in zip(s2, s1):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(gx2, gx1)
+    for a, b in zip(gp2, gp1):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b)

@@ -199,6 +199,11 @@ class Recurrent(nn.Module):
         if T == 0:
             raise ValueError("x: the time axis is empty (0 steps)")
         lengths = check_lengths(lengths, B, T)
+        if lengths is not None:
+            # padding may hold anything (UCR-style NaN): the input projection is computed
+            # over every step at once, so zero it — 0 * NaN would reach the weight gradients
+            valid = sequence_mask(lengths, T).to(x.device)
+            x = x.masked_fill(~(valid if self.batch_first else valid.t()).unsqueeze(-1), 0.0)
         hx = self._check_state(state, B, x)
         backend = self._pick_backend(x, lengths)
         if self.last_backend != backend:
@@ -421,7 +426,7 @@ def _frozen_layer(mode: str, x: Tensor, state: State, lengths: Tensor, order: Te
                 freeze = weights[0].new_zeros(4 * hidden, 1)
                 freeze[:hidden] = -_FREEZE  # input gate (torch's gate order: i, f, g, o)
                 freeze[hidden:2 * hidden] = _FREEZE  # forget gate
-                src = torch.cat([src.masked_fill(dead, 0.0), dead.to(src.dtype)], -1)
+                src = torch.cat([src, dead.to(src.dtype)], -1)  # padding is zero (forward zeroed it)
                 w = [torch.cat([weights[0], freeze], 1), *weights[1:]]
         res = _FUSED_FN[mode](src, [s.unsqueeze(0) for s in state] if mode == "LSTM" else state[0].unsqueeze(0),
                               w, bias, 1, 0.0, train, False, False)
