@@ -76,11 +76,13 @@ def test_auto_takes_fused_for_lstm_with_or_without_lengths():
 
 
 @pytest.mark.slow  # compiling takes ~25 s
-def test_compiled_backend_matches_reference_on_a_custom_cell():
-    """torch.compile'd steps: same values and gradients as the eager reference loop."""
+@pytest.mark.parametrize("compile_steps", [1, 4])
+def test_compiled_backend_matches_reference_on_a_custom_cell(compile_steps):
+    """torch.compile'd steps (alone, or 4 to a graph and the last 2 of 6 alone): same
+    values and gradients as the eager reference loop."""
     torch.manual_seed(0)
     ref = rnnlab.Recurrent("lstm", 3, 5, peepholes=True, backend="reference")
-    comp = rnnlab.Recurrent("lstm", 3, 5, peepholes=True, backend="compiled")
+    comp = rnnlab.Recurrent("lstm", 3, 5, peepholes=True, backend="compiled", compile_steps=compile_steps)
     comp.load_state_dict(ref.state_dict())
     x = torch.randn(4, 6, 3)
     lengths = torch.tensor([6, 2, 5, 1])
@@ -90,6 +92,7 @@ def test_compiled_backend_matches_reference_on_a_custom_cell():
         (out.pow(2).sum() + h.sum() + c.sum()).backward()
         results.append((out, h, c, [p.grad.clone() for p in layer.parameters()]))
     assert comp.last_backend == "compiled"
+    assert all(f.failed is None for f in comp._compiled_steps.values())  # compiled, not the fallback
     for a, b in zip(results[0][:3], results[1][:3]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     for a, b in zip(results[0][3], results[1][3]):

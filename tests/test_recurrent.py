@@ -295,3 +295,10 @@ def test_nan_padding_never_reaches_outputs_or_gradients(ours_cls, backend):
     for a, b in zip(gp2, gp1):
         assert torch.isfinite(a).all()
         torch.testing.assert_close(a, b)
+
+
+def test_compile_steps_must_be_a_positive_integer():
+    for bad in (0, -2, 1.5, "50"):
+        with pytest.raises(ValueError, match="compile_steps"):
+            rnnlab.Recurrent("lstm", I, H, backend="compiled", compile_steps=bad)
+    assert rnnlab.LSTM.from_torch(nn.LSTM(I, H), backend="compiled", compile_steps=8).compile_steps == 8

@@ -22,10 +22,12 @@ running prefix of a length-sorted batch. ``"auto"`` takes the reference backend 
 for cells no kernel computes; for training on CPU hoisted for GRU and Elman layers;
 fused otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's
 ``step`` compiled by ``torch.compile`` — its pointwise work fused into a few kernels,
-forward and backward. Compiling costs seconds to tens of seconds on the first call
-(inductor caches the result on disk for later processes), so it pays off on long
-trainings of custom cells; where compilation fails (e.g. no C++ compiler) it warns and
-runs the plain reference step.
+forward and backward; with ``compile_steps=K > 1`` each run of K consecutive steps is
+compiled as one graph (the rest of a sequence step by step), which removes the per-step
+call overhead and runs custom cells much closer to torch's kernels, at about a second
+of compilation per step in the graph (the first time: inductor caches the result on
+disk for later processes). So it pays off on long trainings of custom cells; where
+compilation fails (e.g. no C++ compiler) it warns and runs the plain reference loop.
 ``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
 why fused is unavailable (``None`` when it is available).
 """
@@ -107,7 +109,11 @@ class Recurrent(nn.Module):
         bidirectional: add a second pass over each sequence reversed within its length.
         dropout: dropout on the outputs of every layer but the last (as torch.nn).
         batch_first: ``(B, T, F)`` tensors if True, ``(T, B, F)`` if False.
-        backend: ``"auto"`` | ``"reference"`` | ``"fused"`` (see the module docstring).
+        backend: ``"auto"`` | ``"reference"`` | ``"fused"`` | ``"hoisted"`` | ``"compiled"``
+            (see the module docstring).
+        compile_steps: with ``backend="compiled"``, steps per compiled graph (1: each
+            step alone, compiles in seconds; 50: custom LSTM cells near torch.nn's speed
+            on CPU for about a minute of compilation the first time).
         **cell_kwargs: passed to every cell (e.g. ``chrono_max_timescale=1000``).
 
     ``forward(x, state=None, lengths=None) -> (outputs, final_state)``.
@@ -123,9 +129,13 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         batch_first: bool = True,
         backend: str = "auto",
+        compile_steps: int = 1,
         **cell_kwargs,
     ):
         super().__init__()
+        if not isinstance(compile_steps, int) or compile_steps < 1:
+            raise ValueError(f"compile_steps must be an integer >= 1, got {compile_steps!r}")
+        self.compile_steps = compile_steps
         if int(num_layers) < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= float(dropout) < 1.0:
@@ -299,7 +309,10 @@ class Recurrent(nn.Module):
     def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None,
                            compiled: bool = False) -> tuple[Tensor, State]:
         def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
-            return unroll(self.cells[k], src, st, lengths, self._compiled_step(k) if compiled else None)
+            if not compiled:
+                return unroll(self.cells[k], src, st, lengths)
+            chunk = self._compiled(k, self.compile_steps) if self.compile_steps > 1 else None
+            return unroll(self.cells[k], src, st, lengths, self._compiled(k, 1), chunk)
 
         out, final = self._stack(run, x.transpose(0, 1) if self.batch_first else x, hx, lengths)
         return (out.transpose(0, 1) if self.batch_first else out), final
@@ -326,11 +339,12 @@ class Recurrent(nn.Module):
                 inp = nn.functional.dropout(inp, self.dropout, training=True)
         return inp, tuple(torch.stack(part, 0) for part in finals)
 
-    def _compiled_step(self, k: int) -> "CompiledStep":
-        steps = self.__dict__.setdefault("_compiled_steps", {})
-        if k not in steps:
-            steps[k] = CompiledStep(self.cells[k])
-        return steps[k]
+    def _compiled(self, k: int, steps: int) -> "CompiledSteps":
+        """Cell ``k``'s compiled function over ``steps`` steps (made on first use)."""
+        made = self.__dict__.setdefault("_compiled_steps", {})
+        if (k, steps) not in made:
+            made[k, steps] = CompiledSteps(self.cells[k], steps)
+        return made[k, steps]
 
     def __getstate__(self) -> dict:
         # compiled functions neither pickle nor deep-copy; a copy compiles its own
@@ -457,54 +471,88 @@ def _frozen_layer(mode: str, x: Tensor, state: State, lengths: Tensor, order: Te
     return out, final
 
 
-class CompiledStep:
-    """``cell.step`` through ``torch.compile``; on a compilation failure, one warning and
-    the eager step from then on (an error the eager step raises too is the cell's own
-    and propagates)."""
+class CompiledSteps:
+    """``steps`` consecutive steps of ``cell`` through ``torch.compile`` — one step, or
+    several unrolled into one graph (:func:`run_steps`). Called as ``(xp, state,
+    valid)`` on ``steps`` steps of projected inputs; returns ``(outputs, state)`` with
+    ``outputs`` ``(steps, B, H)``. On a compilation failure: one warning and the eager
+    steps from then on (an error the eager steps raise too is the cell's own and
+    propagates)."""
 
-    def __init__(self, cell: RecurrentCell):
-        self.cell = cell
-        self.fn = torch.compile(cell.step, dynamic=False)
+    def __init__(self, cell: RecurrentCell, steps: int):
+        self.cell, self.steps = cell, steps
+        self.fn = torch.compile(self._eager, dynamic=False)
         self.failed: str | None = None
 
-    def __call__(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+    def _eager(self, xp: Tensor, state: State, valid: Tensor | None) -> tuple[Tensor, State]:
+        return run_steps(self.cell.step, xp, state, valid)
+
+    def __call__(self, xp: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:
         if self.failed is None:
             try:
-                return self.fn(xp, state)
-            except Exception as e:  # noqa: BLE001 - decided below by running the eager step
-                result = self.cell.step(xp, state)
+                return self.fn(xp, state, valid)
+            except Exception as e:  # noqa: BLE001 - decided below by running the eager steps
+                result = self._eager(xp, state, valid)
                 self.failed = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 warnings.warn(f"backend='compiled': torch.compile failed for {type(self.cell).__name__} "
-                              f"({self.failed}); running the reference step instead", RuntimeWarning, stacklevel=2)
+                              f"({self.failed}); running the reference steps instead", RuntimeWarning, stacklevel=2)
                 return result
-        return self.cell.step(xp, state)
+        return self._eager(xp, state, valid)
 
 
-def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None = None,
-           step=None) -> tuple[Tensor, State]:
-    """Run ``cell`` over time-major ``x`` ``(T, B, I)`` from ``state``.
+def run_steps(step, xp: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:
+    """``step`` over projected inputs ``xp`` ``(T, B, G)`` from ``state``: outputs
+    ``(T, B, H)`` and the final state. With ``valid`` ``(T, B, 1)`` a sequence's state
+    stops changing after its last step and its outputs there are zero.
 
-    The input projection is done for all steps at once (one GEMM); ``unbind`` splits it
-    once, because indexing ``xp[t]`` inside the loop makes backward quadratic in T.
-    With ``lengths``, a sequence's state stops changing after its last step and its
-    outputs there are zero, so padding never reaches states, outputs or gradients.
-    ``step`` replaces ``cell.step`` (the compiled backend passes its compiled version).
-    """
-    step = step or cell.step
-    xp = cell.project_input(x)
+    ``unbind`` splits ``xp`` once, because indexing ``xp[t]`` inside the loop makes
+    backward quadratic in T."""
     outs = []
-    if lengths is None:
+    if valid is None:
         for xp_t in xp.unbind(0):
             h, state = step(xp_t, state)
             outs.append(h)
         return torch.stack(outs, 0), state
-    T = x.shape[0]
-    valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device).unsqueeze(-1)  # (T, B, 1)
     for xp_t, m in zip(xp.unbind(0), valid.unbind(0)):
         h, new = step(xp_t, state)
         state = tuple(torch.where(m, n, o) for n, o in zip(new, state))
         outs.append(h.masked_fill(~m, 0.0))
     return torch.stack(outs, 0), state
+
+
+def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None = None,
+           step: CompiledSteps | None = None, chunk: CompiledSteps | None = None) -> tuple[Tensor, State]:
+    """Run ``cell`` over time-major ``x`` ``(T, B, I)`` from ``state``.
+
+    The input projection is done for all steps at once (one GEMM). With lengths, a
+    sequence's state stops changing after its last step and its outputs there are zero,
+    so padding never reaches states, outputs or gradients. The compiled backend passes
+    ``chunk`` (compiled runs of ``chunk.steps`` steps, for every whole run of that many
+    steps) and ``step`` (a compiled single step, for the rest).
+    """
+    xp = cell.project_input(x)
+    T = x.shape[0]
+    valid = None
+    if lengths is not None:
+        valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device).unsqueeze(-1)  # (T, B, 1)
+
+    def window(a: int, b: int) -> Tensor | None:
+        return None if valid is None else valid[a:b]
+
+    pieces, t = [], 0
+    if chunk is not None:
+        while t + chunk.steps <= T:
+            out, state = chunk(xp[t:t + chunk.steps], state, window(t, t + chunk.steps))
+            pieces.append(out)
+            t += chunk.steps
+    if step is not None:
+        for u in range(t, T):
+            out, state = step(xp[u:u + 1], state, window(u, u + 1))
+            pieces.append(out)
+    elif t < T:
+        out, state = run_steps(cell.step, xp[t:], state, window(t, T))
+        pieces.append(out)
+    return (pieces[0] if len(pieces) == 1 else torch.cat(pieces, 0)), state
 
 
 # ---------------------------------------------------------------------- drop-ins
@@ -558,15 +606,16 @@ class _TorchCompatible(Recurrent):
         return module
 
     @classmethod
-    def from_torch(cls, module: nn.RNNBase, backend: str = "auto"):
-        """Build the rnnlab equivalent of a torch.nn.RNN/LSTM/GRU, with its weights copied."""
+    def from_torch(cls, module: nn.RNNBase, backend: str = "auto", **kwargs):
+        """Build the rnnlab equivalent of a torch.nn.RNN/LSTM/GRU, with its weights copied
+        (``kwargs``: other constructor arguments, e.g. ``compile_steps``)."""
         if not isinstance(module, cls._torch_class):
             raise ValueError(f"module: expected torch.nn.{cls._torch_class.__name__}, got {type(module).__name__}")
         if getattr(module, "proj_size", 0):
             raise ValueError("module: LSTMs with proj_size > 0 are not supported")
         kwargs = dict(input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
                       bias=module.bias, batch_first=module.batch_first, dropout=module.dropout,
-                      bidirectional=module.bidirectional, backend=backend)
+                      bidirectional=module.bidirectional, backend=backend, **kwargs)
         if cls is RNN:
             kwargs["nonlinearity"] = module.nonlinearity
         p = next(module.parameters())
