@@ -35,7 +35,7 @@ from torch import nn
 import rnnlab
 
 T, B, I = 100, 64, 128
-COMPILE_STEPS = 50  # steps per compiled graph for the chunked compiled backend
+COMPILE_STEPS = T  # steps per compiled graph for the chunked compiled backend: the whole sequence
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 OURS = {"RNN": rnnlab.RNN, "LSTM": rnnlab.LSTM, "GRU": rnnlab.GRU}
 THEIRS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}

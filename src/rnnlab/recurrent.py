@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -472,32 +473,38 @@ def _frozen_layer(mode: str, x: Tensor, state: State, lengths: Tensor, order: Te
 
 
 class CompiledSteps:
-    """``steps`` consecutive steps of ``cell`` through ``torch.compile`` — one step, or
-    several unrolled into one graph (:func:`run_steps`). Called as ``(xp, state,
-    valid)`` on ``steps`` steps of projected inputs; returns ``(outputs, state)`` with
-    ``outputs`` ``(steps, B, H)``. On a compilation failure: one warning and the eager
+    """Steps of ``cell`` through ``torch.compile``. ``steps == 1``: the cell's ``step``
+    compiled alone (masking for lengths stays outside), run over any number of steps;
+    ``steps > 1``: exactly ``steps`` steps unrolled into one graph (:func:`run_steps`).
+    Called as ``(xp, state, valid)`` on projected inputs ``(T, B, G)``; returns
+    ``(outputs (T, B, H), state)``. On a compilation failure: one warning and the eager
     steps from then on (an error the eager steps raise too is the cell's own and
     propagates)."""
 
     def __init__(self, cell: RecurrentCell, steps: int):
         self.cell, self.steps = cell, steps
-        self.fn = torch.compile(self._eager, dynamic=False)
+        self.fn = torch.compile(cell.step if steps == 1 else self._run, dynamic=False)
         self.failed: str | None = None
 
-    def _eager(self, xp: Tensor, state: State, valid: Tensor | None) -> tuple[Tensor, State]:
+    def _run(self, xp: Tensor, state: State, valid: Tensor | None) -> tuple[Tensor, State]:
         return run_steps(self.cell.step, xp, state, valid)
 
-    def __call__(self, xp: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:
+    def _compiled(self, eager, *args):
         if self.failed is None:
             try:
-                return self.fn(xp, state, valid)
+                return self.fn(*args)
             except Exception as e:  # noqa: BLE001 - decided below by running the eager steps
-                result = self._eager(xp, state, valid)
+                result = eager(*args)
                 self.failed = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 warnings.warn(f"backend='compiled': torch.compile failed for {type(self.cell).__name__} "
-                              f"({self.failed}); running the reference steps instead", RuntimeWarning, stacklevel=2)
+                              f"({self.failed}); running the reference steps instead", RuntimeWarning, stacklevel=3)
                 return result
-        return self._eager(xp, state, valid)
+        return eager(*args)
+
+    def __call__(self, xp: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:
+        if self.steps == 1:
+            return run_steps(lambda xp_t, st: self._compiled(self.cell.step, xp_t, st), xp, state, valid)
+        return self._compiled(self._run, xp, state, valid)
 
 
 def run_steps(step, xp: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:
@@ -545,12 +552,8 @@ def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None 
             out, state = chunk(xp[t:t + chunk.steps], state, window(t, t + chunk.steps))
             pieces.append(out)
             t += chunk.steps
-    if step is not None:
-        for u in range(t, T):
-            out, state = step(xp[u:u + 1], state, window(u, u + 1))
-            pieces.append(out)
-    elif t < T:
-        out, state = run_steps(cell.step, xp[t:], state, window(t, T))
+    if t < T:
+        out, state = (step or partial(run_steps, cell.step))(xp[t:], state, window(t, T))
         pieces.append(out)
     return (pieces[0] if len(pieces) == 1 else torch.cat(pieces, 0)), state
 
