@@ -34,6 +34,7 @@ why fused is unavailable (``None`` when it is available).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import warnings
 from functools import partial
@@ -113,8 +114,9 @@ class Recurrent(nn.Module):
         backend: ``"auto"`` | ``"reference"`` | ``"fused"`` | ``"hoisted"`` | ``"compiled"``
             (see the module docstring).
         compile_steps: with ``backend="compiled"``, steps per compiled graph (1: each
-            step alone, compiles in seconds; 50: custom LSTM cells near torch.nn's speed
-            on CPU for about a minute of compilation the first time).
+            step alone, compiles in seconds; the training window, e.g. 100: a custom LSTM
+            cell at 1.2-1.3x torch.nn's time on CPU, against 1.5-1.6x step by step, for
+            1-2 minutes of compilation the first time — ``benchmarks/speed.py``).
         **cell_kwargs: passed to every cell (e.g. ``chrono_max_timescale=1000``).
 
     ``forward(x, state=None, lengths=None) -> (outputs, final_state)``.
@@ -395,7 +397,8 @@ def plan_cuts(lengths: list[int], call_cost: float = FUSED_CALL_COST) -> list[in
     if len(ends) > _MAX_CUT_CANDIDATES:  # an even subset of the candidate cuts
         ends = [ends[round(i * (len(ends) - 1) / (_MAX_CUT_CANDIDATES - 1))] for i in range(_MAX_CUT_CANDIDATES)]
     points = [0, *ends, top]
-    live = [sum(1 for n in lengths if n > p) for p in points]
+    ascending = sorted(lengths)
+    live = [len(ascending) - bisect.bisect_right(ascending, p) for p in points]  # sequences longer than p
     best: list[tuple[float, int]] = [(0.0, -1)]  # (cost up to point j, previous point)
     for j in range(1, len(points)):
         best.append(min((best[i][0] + call_cost + (points[j] - points[i]) * live[i], i) for i in range(j)))
