@@ -207,7 +207,7 @@ def blstm_predict(model: SeqToSeq, pieces: list[Piece]) -> list[np.ndarray]:
 class ChordsApp(App):
     name = "chords"
     help = "Chord accompaniment from a melody: BLSTM vs HMM vs MLP on the Bach chorales (music21)."
-    summary = "BLSTM harmonisation of Bach chorale melodies vs HMM and MLP baselines"
+    summary = "BLSTM harmonisation of Bach chorale melodies vs HMM, DNN-HMM and MLP baselines"
     Config = ChordsConfig
 
     def quick_config(self) -> ChordsConfig:
