@@ -26,6 +26,23 @@ def as_tuple(s):
     return s if isinstance(s, tuple) else (s,)
 
 
+def assert_matches_torch(ours, ref, x, hx, lengths, batch_first, loss, msg=""):
+    """Outputs, final states, input and weight gradients (of ``loss(out, states)``) of
+    ``ours`` equal torch.nn ``ref``'s (on packed sequences when there are lengths)."""
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ref, st_ref = run_torch(ref, x1, hx, lengths, batch_first)
+    out, st = ours(x2, hx, lengths=lengths)
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5, msg=msg or None)
+    for a, b in zip(as_tuple(st), as_tuple(st_ref)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    loss(out_ref, as_tuple(st_ref)).backward()
+    loss(out, as_tuple(st)).backward()
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
+    ref_params = dict(ref.named_parameters())
+    for name, p in rnnlab.recurrent._torch_param_map(ours):
+        torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k[0].__name__)
 @pytest.mark.parametrize("backend", ["reference", "fused", "hoisted"])
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, False), (1, True), (3, True)])
@@ -37,7 +54,6 @@ def test_matches_torch(kind, backend, num_layers, bidirectional):
         ours = ours_cls.from_torch(ref, backend=backend)
         shape = (B, T, I) if batch_first else (T, B, I)
         x = torch.randn(*shape)
-        x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
         lengths = torch.tensor([7, 3, 5, 1]) if use_lengths else None
         LD = num_layers * (2 if bidirectional else 1)
         hx = None
@@ -45,23 +61,11 @@ def test_matches_torch(kind, backend, num_layers, bidirectional):
             hx = torch.randn(LD, B, H)
             if ours_cls is rnnlab.LSTM:
                 hx = (hx, torch.randn(LD, B, H))
-        out_ref, st_ref = run_torch(ref, x1, hx, lengths, batch_first)
-        out, st = ours(x2, hx, lengths=lengths)
-        assert ours.last_backend == backend
-        torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
-        for a, b in zip(as_tuple(st), as_tuple(st_ref)):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
         # gradients through outputs and final states
-        g = torch.randn_like(out)
-        loss_ref = (out_ref * g).sum() + sum(s.sum() for s in as_tuple(st_ref))
-        loss = (out * g).sum() + sum(s.sum() for s in as_tuple(st))
-        loss_ref.backward()
-        loss.backward()
-        torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
-        ref_params = dict(ref.named_parameters())
-        ours_params = dict(rnnlab.recurrent._torch_param_map(ours))
-        for name, p in ours_params.items():
-            torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)
+        g = torch.randn(*shape[:2], (2 if bidirectional else 1) * H)
+        assert_matches_torch(ours, ref, x, hx, lengths, batch_first,
+                             lambda out, st: (out * g).sum() + sum(s.sum() for s in st))
+        assert ours.last_backend == backend
 
 
 def test_plan_cuts_trades_calls_against_padded_steps():
@@ -100,19 +104,9 @@ def test_fused_lengths_in_stretches_matches_torch(kind, num_layers, bidirectiona
     hx = torch.randn(LD, len(lengths), H)
     if ours_cls is rnnlab.LSTM:
         hx = (hx, torch.randn(LD, len(lengths), H))
-    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-    out_ref, st_ref = run_torch(ref, x1, hx, lengths, True)
-    out, st = ours(x2, hx, lengths=lengths)
-    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
-    for a, b in zip(as_tuple(st), as_tuple(st_ref)):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-    g = torch.randn_like(out)
-    ((out_ref * g).sum() + sum((s * s).sum() for s in as_tuple(st_ref))).backward()
-    ((out * g).sum() + sum((s * s).sum() for s in as_tuple(st))).backward()
-    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
-    ref_params = dict(ref.named_parameters())
-    for name, p in rnnlab.recurrent._torch_param_map(ours):
-        torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)
+    g = torch.randn(len(lengths), T_, (2 if bidirectional else 1) * H)
+    assert_matches_torch(ours, ref, x, hx, lengths, True,
+                         lambda out, st: (out * g).sum() + sum((s * s).sum() for s in st))
 
 
 def test_weights_map_both_ways():
@@ -255,18 +249,9 @@ def test_fused_lengths_random_patterns_match_torch(kind, monkeypatch):
         ref = torch_cls(I, H, num_layers=1 + trial % 2, bidirectional=trial % 3 == 0, batch_first=True)
         ours = ours_cls.from_torch(ref, backend="fused")
         x = torch.randn(batch, steps, I, generator=gen)
-        x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
-        out_ref, st_ref = run_torch(ref, x1, None, lengths, True)
-        out, st = ours(x2, lengths=lengths)
-        torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5, msg=f"trial {trial}, lengths {lengths}")
-        for a, b in zip(as_tuple(st), as_tuple(st_ref)):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-        ((out_ref ** 2).sum() + sum(s.sum() for s in as_tuple(st_ref))).backward()
-        ((out ** 2).sum() + sum(s.sum() for s in as_tuple(st))).backward()
-        torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
-        ref_params = dict(ref.named_parameters())
-        for name, p in rnnlab.recurrent._torch_param_map(ours):
-            torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)
+        assert_matches_torch(ours, ref, x, None, lengths, True,
+                             lambda out, st: (out ** 2).sum() + sum(s.sum() for s in st),
+                             msg=f"trial {trial}, lengths {lengths}")
 
 
 @pytest.mark.parametrize("backend", ["reference", "fused", "hoisted"])

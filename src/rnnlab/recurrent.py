@@ -544,7 +544,7 @@ def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None 
     T = x.shape[0]
     valid = None
     if lengths is not None:
-        valid = (torch.arange(T).unsqueeze(1) < lengths.unsqueeze(0)).to(x.device).unsqueeze(-1)  # (T, B, 1)
+        valid = sequence_mask(lengths, T).t().unsqueeze(-1).to(x.device)  # (T, B, 1)
 
     def window(a: int, b: int) -> Tensor | None:
         return None if valid is None else valid[a:b]
