@@ -113,3 +113,32 @@ def test_bare_tensor_state_and_none_and_bad_shapes():
         c(torch.randn(2, 5), h)
     with pytest.raises(ValueError, match="2 tensor"):
         LSTMCell(3, 4)(x, (h,))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_one_step_fast_path_equals_torch_and_names_bad_arguments(cell):
+    """forward goes straight to torch's one-step kernel; when that refuses, the error
+    names our argument, as the checked path's does."""
+    torch.manual_seed(0)
+    ours = {"lstm": LSTMCell, "gru": GRUCell, "rnn": ElmanCell}[cell](3, 5)
+    ref = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell}[cell](3, 5)
+    ref.load_state_dict(ours.state_dict())
+    n = len(ours.state_size)
+    x, hs = torch.randn(2, 3), [torch.randn(2, 5) for _ in range(n)]
+    h, new = ours(x, tuple(hs))
+    expect = ref(x, tuple(hs)) if cell == "lstm" else (ref(x, hs[0]),)
+    torch.testing.assert_close(h, expect[0])
+    torch.testing.assert_close(new, tuple(expect))
+    _, from_list = ours(x, list(hs))  # any sequence of tensors is a state
+    torch.testing.assert_close(from_list, tuple(expect))
+    bad = [
+        ("input_size=3", torch.randn(2, 4), tuple(hs)),
+        ("input_size=3", torch.randn(3), tuple(hs)),
+        ("state\\[0\\]: expected shape \\(2, 5\\)", x, tuple(torch.randn(3, 5) for _ in range(n))),
+        (f"expected {n} tensor", x, tuple(hs) * 2 + (hs[0],)),
+    ]
+    for message, xx, st in bad:
+        with pytest.raises(ValueError, match=message):
+            ours(xx, st)
+    with pytest.raises(ValueError, match=f"state\\[{n - 1}\\]"):
+        ours(x, tuple(hs[:-1]) + (torch.randn(2, 6),))

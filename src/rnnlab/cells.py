@@ -140,15 +140,33 @@ class _StandardCell(RecurrentCell):
         None starts from zeros. When torch has a fused one-step kernel for this exact cell
         it runs that (what streaming at batch 1 needs); :meth:`step` is the equation
         itself, which the reference backend runs and the tests compare."""
-        # streaming calls this once per step at batch 1, where Python overhead is the
-        # cost: the checks compare torch.Size against tuples, no copies
+        mode = self.fused_mode()
+        if mode is not None and state is not None:
+            # Streaming calls this once per step at batch 1, where Python overhead is the
+            # whole cost: go straight to torch's kernel, which checks shapes itself, and
+            # only when it refuses run our checks, whose messages name the argument.
+            try:
+                return self._fused_call(mode, x, state)
+            except (RuntimeError, TypeError, ValueError, IndexError):
+                self._check(x, state)
+                raise
+        bare = isinstance(state, Tensor)
+        state = self._check(x, state)
+        if mode is not None:
+            h, new = self.fused_step(x, state)
+        else:
+            h, new = self.step(self.project_input(x), state)
+        return h, (new[0] if bare else new)
+
+    def _check(self, x: Tensor, state: State | Tensor | None) -> State:
+        """``state`` as a tuple (zeros for None); a ValueError naming the argument whose
+        shape is wrong."""
         shape = x.shape
         if len(shape) != 2 or shape[1] != self.input_size:
             raise ValueError(f"x: expected (batch, input_size={self.input_size}), got {tuple(shape)}")
-        bare = isinstance(state, Tensor)
         if state is None:
-            state = self.init_state(shape[0], x.device, x.dtype)
-        elif bare:
+            return self.init_state(shape[0], x.device, x.dtype)
+        if isinstance(state, Tensor):
             state = (state,)
         elif not isinstance(state, tuple):
             state = tuple(state)
@@ -158,21 +176,27 @@ class _StandardCell(RecurrentCell):
         for k, (t, size) in enumerate(zip(state, self.state_size)):
             if t.shape != (shape[0], size):
                 raise ValueError(f"state[{k}]: expected shape ({shape[0]}, {size}), got {tuple(t.shape)}")
-        if self.fused_mode() is not None:
-            h, new = self.fused_step(x, state)
-        else:
-            h, new = self.step(self.project_input(x), state)
-        return h, (new[0] if bare else new)
+        return state
+
+    def _fused_call(self, mode: str, x: Tensor, state: State | Tensor) -> tuple[Tensor, State | Tensor]:
+        """:meth:`forward` on torch's one-step kernel, the state in the form it was given."""
+        w = self._parameters  # one dict, not four trips through Module.__getattr__
+        weights = (w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+        if mode == "LSTM":
+            h, c = torch.lstm_cell(x, state, *weights)
+            return h, (h, c)
+        if isinstance(state, Tensor):
+            return (h := _ONE_STEP[mode](x, state, *weights)), h
+        (h0,) = state  # a ValueError (then our message) unless exactly one tensor
+        h = _ONE_STEP[mode](x, h0, *weights)
+        return h, (h,)
 
     def fused_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        mode = self.fused_mode()
-        args = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        if mode == "LSTM":
-            h, c = torch.lstm_cell(x, state, *args)
-            return h, (h, c)
-        fn = {"GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}[mode]
-        h = fn(x, state[0], *args)
-        return h, (h,)
+        h, new = self._fused_call(self.fused_mode(), x, state)
+        return h, new
+
+
+_ONE_STEP = {"GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
 
 
 class ElmanCell(_StandardCell):
