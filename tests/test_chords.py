@@ -9,7 +9,7 @@ import torch
 from conftest import read_json
 
 from rnnlab.apps.chords import viterbi
-from rnnlab.data.music import CHORDS, OTHER, REST, chord_label, melody_features
+from rnnlab.data.music import CHORDS, FERMATA, N_FEATURES, OTHER, REST, chord_label, melody_features
 
 
 def test_chord_labels():
@@ -51,7 +51,7 @@ def test_dnn_hmm_decodes_posteriors_over_priors_with_transitions():
     K = len(CHORDS)
     hmm = HMM()
     hmm.log_start = np.full(K, -np.log(K))
-    x = np.zeros((3, 17))
+    x = np.zeros((3, N_FEATURES))
     flat_prior = np.full(K, -np.log(K))
     # a confident network and free transitions: its argmax, unit by unit
     hmm.log_trans = np.full((K, K), -np.log(K))
@@ -80,9 +80,23 @@ def test_melody_features_per_beat():
 
     part = converter.parse("tinyNotation: 4/4 c4 e2 r4")
     x = melody_features(part)
-    assert x.shape == (4, 17)
+    assert x.shape == (4, N_FEATURES)
     assert x[0, 0] == 1 and x[1, 4] == 1 and x[2, 4] == 1 and x[3, 12] == 1  # C, E, E, rest
     assert x[0, 13] == 1 and x[1, 14] == 1  # downbeat, second beat
+    assert not x[:, FERMATA].any()
+
+
+def test_fermata_flags_every_beat_its_note_holds():
+    from music21 import converter, expressions
+
+    part = converter.parse("tinyNotation: 4/4 c4 d4 e2 f4 g4 a2")
+    notes = list(part.flatten().notes)
+    notes[2].expressions.append(expressions.Fermata())  # e2: beats 2-3, a phrase end
+    x = melody_features(part)
+    assert x[:, FERMATA].tolist() == [0, 0, 1, 1, 0, 0, 0, 0]
+    from rnnlab.data.music import bar_features, bar_spans
+
+    assert bar_features(x, bar_spans(x))[:, FERMATA].tolist() == [1, 0]  # the bar that holds it
 
 
 def write_melody(path, notation="tinyNotation: 4/4 c4 d4 e4 f4 g2 e2 d4 c4 d4 e4 c1"):
@@ -153,18 +167,18 @@ def test_bars_from_beats():
     # a one-beat pickup, then two 4/4 bars
     x = melody_features(converter.parse("tinyNotation: 4/4 c4 e4 e4 g4 r4 c2 d4"))
     x = np.concatenate([melody_features(converter.parse("tinyNotation: 1/4 g4")), x])
-    x[0, 13:] = [0, 0, 0, 1]  # the pickup beat is the 4th of its bar
+    x[0, 13:17] = [0, 0, 0, 1]  # the pickup beat is the 4th of its bar
     spans = bar_spans(x)
     assert spans == [(0, 1), (1, 5), (5, 9)]
     f = bar_features(x, spans)
-    assert f.shape == (3, 17)
+    assert f.shape == (3, N_FEATURES)
     np.testing.assert_allclose(f[1, [0, 4, 7]], [0.25, 0.5, 0.25])  # C, E, E, G
     np.testing.assert_allclose(f[2, [0, 2, 12]], [2 / 3, 1 / 3, 0.25])  # r4 c2 d4: a rest beat, C twice, D
     assert f[0, 13] == 1 and f[1, 15] == 1  # bar lengths: up to 2 beats, 4 beats
     y = np.array([7, 0, 0, 7, 7, 0, 0, 2, 2])
     assert bar_majority(y, spans).tolist() == [7, 0, 0]  # ties go to the earliest label
     bars = to_bars(Piece("p", x, y, shift=3))
-    assert bars.x.shape == (3, 17) and bars.y.tolist() == [7, 0, 0] and bars.shift == 3
+    assert bars.x.shape == (3, N_FEATURES) and bars.y.tolist() == [7, 0, 0] and bars.shift == 3
 
 
 def test_bar_unit_trains_and_harmonizes_a_chord_per_bar(tmp_path, cli):

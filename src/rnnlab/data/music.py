@@ -4,8 +4,10 @@ Time unit: the beat (a quarter note). For each beat:
 
 - melody features: the 12 pitch classes of the melody, weighted by how long each sounds
   in the beat, a rest flag, and the beat's place in the bar (one-hot: downbeat, 2nd,
-  3rd, 4th or later) — 17 numbers (Lim et al. 2017 use 12 pitch-class vectors per time
-  unit; the metre tells where chords tend to change);
+  3rd, 4th or later), and whether a note held with a fermata sounds in it — 18 numbers
+  (Lim et al. 2017 use 12 pitch-class vectors per time unit; the metre tells where chords
+  tend to change, and a chorale's fermatas mark its phrase ends, where the cadences are:
+  DeepBach (Hadjeres et al. 2017) feeds them to its networks for the same reason);
 - target: the chord sounding at the beat's start in music21's ``chordify`` of all parts,
   as root + quality in a 26-class vocabulary: 12 major triads (``C`` ... ``B``), 12 minor
   triads (``Cm`` ... ``Bm``), ``other`` (diminished, augmented, incomplete or extended
@@ -15,7 +17,8 @@ Time unit: the beat (a quarter note). For each beat:
 Per bar (``unit=bar``, Lim et al.'s time unit): :func:`to_bars` turns a beat-grid piece
 into one step per bar — the bar's pitch-class profile (its beats' profiles summed and
 normalised), the share of its beats that rest, and its length (one-hot: up to 2, 3, 4,
-5 or more beats) — labelled with the chord that holds most of the bar's beats.
+5 or more beats) and whether a fermata falls in it — labelled with the chord that holds
+most of the bar's beats.
 
 Key normalisation: every chorale is transposed so that its key (music21's Krumhansl
 analysis) becomes C major or A minor; ``harmonize`` transposes its answer back.
@@ -38,13 +41,14 @@ __all__ = ["bar_spans", "bar_features", "bar_majority", "to_bars", "CHORDS", "Pi
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 CHORDS = NOTE_NAMES + [n + "m" for n in NOTE_NAMES] + ["other", "rest"]
 OTHER, REST = 24, 25
-N_FEATURES = 17
-FEATURES_VERSION = "2"  # part of the cache key: bump when the features change
+N_FEATURES = 18
+FERMATA = 17  # the feature column of the fermata flag
+FEATURES_VERSION = "3"  # part of the cache key: bump when the features change
 
 
 @dataclass
 class Piece:
-    """One piece on the beat grid: x (beats, 13) melody features, y (beats,) chord ids."""
+    """One piece on the beat grid: x (beats, N_FEATURES) melody features, y (beats,) chord ids."""
 
     name: str
     x: np.ndarray
@@ -89,13 +93,19 @@ def _check_meter(score, name: str) -> None:
 
 
 def melody_features(part, n_beats: int | None = None) -> np.ndarray:
-    """(beats, 17): pitch-class durations per beat (normalised), a rest flag, metre."""
+    """(beats, 18): pitch-class durations per beat (normalised), a rest flag, metre, fermata."""
+    from music21 import expressions
+
     notes = [(float(n.offset), float(n.quarterLength), n) for n in part.flatten().notes]
     end = max([o + d for o, d, _ in notes] + [float(part.flatten().highestTime)])  # trailing rests count
     beats = n_beats if n_beats is not None else int(np.ceil(end))
     x = np.zeros((beats, 13))
+    fermata = np.zeros((beats, 1))
     for off, dur, n in notes:
         pcs = [p.pitchClass for p in n.pitches]
+        if any(isinstance(e, expressions.Fermata) for e in n.expressions):
+            first = int(np.floor(off + 1e-9))  # every beat the held note sounds in
+            fermata[first:max(int(np.ceil(off + dur - 1e-9)), first + 1)] = 1
         t = off
         while t < off + dur - 1e-9 and int(t) < beats:
             b = int(np.floor(t + 1e-9))
@@ -107,7 +117,7 @@ def melody_features(part, n_beats: int | None = None) -> np.ndarray:
     x[:, :12] = np.where(sums > 0, x[:, :12] / np.maximum(sums, 1e-9), 0)
     x[:, 12] = (sums[:, 0] == 0).astype(float)
     metre = np.eye(4)[np.minimum(beat_positions(part, beats), 3)]
-    return np.concatenate([x, metre], 1)
+    return np.concatenate([x, metre, fermata], 1)
 
 
 def beat_positions(part, beats: int) -> np.ndarray:
@@ -130,13 +140,14 @@ def bar_spans(x: np.ndarray) -> list[tuple[int, int]]:
 
 
 def bar_features(x: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
-    """(bars, 17) from beat features (bars, as the module docstring says)."""
+    """(bars, 18) from beat features (bars, as the module docstring says)."""
     out = np.zeros((len(spans), N_FEATURES))
     for i, (a, b) in enumerate(spans):
         pcs = x[a:b, :12].sum(0)
         out[i, :12] = pcs / pcs.sum() if pcs.sum() > 0 else 0
         out[i, 12] = x[a:b, 12].mean()
         out[i, 13 + min(max(b - a, 2), 5) - 2] = 1
+        out[i, FERMATA] = x[a:b, FERMATA].max()
     return out
 
 
