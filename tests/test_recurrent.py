@@ -287,3 +287,24 @@ def test_compile_steps_must_be_a_positive_integer():
         with pytest.raises(ValueError, match="compile_steps"):
             rnnlab.Recurrent("lstm", I, H, backend="compiled", compile_steps=bad)
     assert rnnlab.LSTM.from_torch(nn.LSTM(I, H), backend="compiled", compile_steps=8).compile_steps == 8
+
+
+@pytest.mark.parametrize("shape", [(7, 4), (7, 4, 3), (7, 4, 2, 3)])
+def test_reverse_padded_reverses_each_sequence_within_its_length(shape):
+    from rnnlab.recurrent import reverse_padded
+
+    torch.manual_seed(0)
+    x = torch.randn(*shape, requires_grad=True)
+    lengths = torch.tensor([7, 1, 4, 6])
+    y = reverse_padded(x, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(y[:n, b], x[:n, b].flip(0))
+        torch.testing.assert_close(y[n:, b], x[n:, b])  # padding stays where it is
+    torch.testing.assert_close(reverse_padded(y, lengths), x)  # its own inverse
+    g = torch.randn(*shape)
+    (dx,) = torch.autograd.grad(y, x, g)
+    torch.testing.assert_close(dx, reverse_padded(g, lengths))
+    torch.testing.assert_close(reverse_padded(x, None), x.flip(0))
+    # a non-contiguous input (a batch-first tensor seen time-major)
+    xt = torch.randn(shape[1], shape[0], *shape[2:]).transpose(0, 1)
+    torch.testing.assert_close(reverse_padded(xt, lengths)[:4, 2], xt[:4, 2].flip(0))

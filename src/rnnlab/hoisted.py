@@ -53,6 +53,23 @@ def _at(views: list[tuple[Tensor, ...]], t: int, k: int, B: int) -> list[Tensor]
     return [v[t] if k == B else v[t][:k] for v in views]
 
 
+def _empty_zero_padded(like: Tensor, shape: tuple[int, ...], ks: list[int]) -> Tensor:
+    """An uninitialised ``(T, B, ·)`` buffer whose padding — rows ``ks[t]:`` of step
+    ``t`` — is zero: the loops write every live row, so zeroing the whole buffer first
+    would write it twice (at small sizes that memset costs as much as the steps the
+    padding saves)."""
+    buf = like.new_empty(shape)
+    t, T, B = 0, len(ks), shape[1]
+    while t < T:  # one call per run of steps with the same number of live rows
+        end = t
+        while end < T and ks[end] == ks[t]:
+            end += 1
+        if ks[t] < B:
+            buf[t:end, ks[t]:].zero_()
+        t = end
+    return buf
+
+
 def _final(buf: Tensor, ks: list[int], B: int) -> Tensor:
     """Each row's value after its own last step (rows are sorted by length)."""
     if ks[-1] == B:
@@ -73,7 +90,7 @@ class _LSTM(torch.autograd.Function):
         act = xp.new_empty(T, B, G)
         cs = xp.new_empty(T, B, H)
         tcs = xp.new_empty(T, B, H)
-        out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
+        out = _empty_zero_padded(xp, (T, B, H), ks)
         w_t = w_hh.t()
         steps = _step_views(xp, act, act[..., : 3 * H], act[..., H: 2 * H], act[..., 2 * H: 3 * H],
                             act[..., 3 * H:], act[..., :H], cs, tcs, out)
@@ -100,7 +117,7 @@ class _LSTM(torch.autograd.Function):
         ks = ctx.ks
         T, B, G = act.shape
         H = G // 4
-        dg = act.new_zeros(T, B, G)
+        dg = _empty_zero_padded(act, (T, B, G), ks)
         dh = d_hT.clone()
         dc = d_cT.clone()
         steps = _step_views(act[..., :H], act[..., H: 2 * H], act[..., 2 * H: 3 * H], act[..., 3 * H:],
@@ -142,7 +159,7 @@ class _GRU(torch.autograd.Function):
         H = G // 3
         act = xp.new_empty(T, B, G)  # r, z, n
         hp = xp.new_empty(T, B, G)  # W_hh h + b_hh
-        out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
+        out = _empty_zero_padded(xp, (T, B, H), ks)
         w_t = w_hh.t()
         for t, k in enumerate(ks):
             if k == 0:
@@ -172,8 +189,8 @@ class _GRU(torch.autograd.Function):
         ks = ctx.ks
         T, B, G = act.shape
         H = G // 3
-        dx = act.new_zeros(T, B, G)  # gradient of the input projection: r, z, n pre-activations
-        dhn = act.new_zeros(T, B, H)  # gradient of W_hn h + b_hn
+        dx = _empty_zero_padded(act, (T, B, G), ks)  # gradient of the input projection: r, z, n pre-activations
+        dhn = _empty_zero_padded(act, (T, B, H), ks)  # gradient of W_hn h + b_hn
         dh = d_hT.clone()
         for t in range(T - 1, -1, -1):
             k = ks[t]
@@ -210,7 +227,7 @@ class _Elman(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp: Tensor, h0: Tensor, w_hh: Tensor, relu: bool, ks: list[int]):
         T, B, H = xp.shape
-        out = xp.new_zeros(T, B, H) if ks[-1] < B else xp.new_empty(T, B, H)
+        out = _empty_zero_padded(xp, (T, B, H), ks)
         w_t = w_hh.t()
         for t, k in enumerate(ks):
             if k == 0:
@@ -228,7 +245,7 @@ class _Elman(torch.autograd.Function):
         h0, w_hh, out = ctx.saved_tensors
         ks = ctx.ks
         T, B, H = out.shape
-        dpre = out.new_zeros(T, B, H)
+        dpre = _empty_zero_padded(out, (T, B, H), ks)
         dh = d_hT.clone()
         for t in range(T - 1, -1, -1):
             k = ks[t]
