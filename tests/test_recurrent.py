@@ -254,17 +254,22 @@ def test_fused_lengths_random_patterns_match_torch(kind, monkeypatch):
                              msg=f"trial {trial}, lengths {lengths}")
 
 
+@pytest.mark.parametrize("fill", ["nan", "large"])
 @pytest.mark.parametrize("backend", ["reference", "fused", "hoisted"])
 @pytest.mark.parametrize("ours_cls", [rnnlab.LSTM, rnnlab.GRU, rnnlab.RNN], ids=lambda c: c.__name__)
-def test_nan_padding_never_reaches_outputs_or_gradients(ours_cls, backend):
-    """Padding filled with NaN/inf (as UCR files pad) gives what zero padding gives."""
+def test_padding_never_reaches_outputs_or_gradients(ours_cls, backend, fill):
+    """Padding filled with NaN/inf (as UCR files pad), or with large finite values (which
+    CPU backends other than fused read unzeroed), gives what zero padding gives."""
     torch.manual_seed(4)
     layer = ours_cls(I, H, num_layers=2, bidirectional=True, batch_first=True, backend=backend)
     lengths = torch.tensor([7, 3, 5, 1])
     x = torch.randn(B, T, I)
     pad = ~rnnlab.recurrent.sequence_mask(lengths, T)
-    dirty = x.masked_fill(pad.unsqueeze(-1), float("nan"))
-    dirty[1, -1] = float("inf")
+    if fill == "nan":
+        dirty = x.masked_fill(pad.unsqueeze(-1), float("nan"))
+        dirty[1, -1] = float("inf")
+    else:
+        dirty = torch.where(pad.unsqueeze(-1), 1e4 * torch.randn(B, T, I), x)
     results = []
     for inp in (x.masked_fill(pad.unsqueeze(-1), 0.0), dirty):
         inp = inp.clone().requires_grad_()

@@ -215,13 +215,11 @@ class Recurrent(nn.Module):
         if T == 0:
             raise ValueError("x: the time axis is empty (0 steps)")
         lengths = check_lengths(lengths, B, T)
-        if lengths is not None:
-            # padding may hold anything (UCR-style NaN): the input projection is computed
-            # over every step at once, so zero it — 0 * NaN would reach the weight gradients
-            valid = sequence_mask(lengths, T).to(x.device)
-            x = x.masked_fill(~(valid if self.batch_first else valid.t()).unsqueeze(-1), 0.0)
         hx = self._check_state(state, B, x)
         backend = self._pick_backend(x, lengths)
+        if lengths is not None and self._zero_padding(x, backend):
+            valid = sequence_mask(lengths, T).to(x.device)
+            x = x.masked_fill(~(valid if self.batch_first else valid.t()).unsqueeze(-1), 0.0)
         if self.last_backend != backend:
             log.debug("Recurrent: %s backend (%s)", backend, self.fused_reason or "fused kernel available")
         self.last_backend = backend
@@ -232,6 +230,21 @@ class Recurrent(nn.Module):
         else:
             out, final = self._forward_reference(x, hx, lengths, compiled=backend == "compiled")
         return out, (final[0] if len(final) == 1 else final)
+
+    @staticmethod
+    def _zero_padding(x: Tensor, backend: str) -> bool:
+        """Whether ``x``'s padding must be zeroed before ``backend`` reads it.
+
+        Padding may hold anything (UCR files pad with NaN). The input projection is
+        computed over every step at once, and 0 * NaN would reach the weight gradients.
+        The fused backend also feeds the padding of a sequence that ends inside a stretch
+        to torch's kernel, where a large value could overcome the gates that freeze its
+        cell state. Elsewhere finite padding is never read but through a zero gradient
+        (0 × finite), so on CPU one sum decides — finite only if every term is, or it
+        overflowed and we zero anyway — for less than zeroing costs (a copy forward and
+        another backward: 3-6% of a small Elman layer's training step). On a GPU the check
+        would wait for the device, so padding is always zeroed there."""
+        return backend == "fused" or x.device.type != "cpu" or not bool(torch.isfinite(x.detach().sum()))
 
     def _check_state(self, state: Tensor | State | None, batch: int, x: Tensor) -> State:
         LD = self.num_layers * self.num_directions
