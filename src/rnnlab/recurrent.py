@@ -24,7 +24,9 @@ fused otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with ea
 ``step`` compiled by ``torch.compile`` — its pointwise work fused into a few kernels,
 forward and backward; with ``compile_steps=K > 1`` each run of K consecutive steps is
 compiled as one graph (the rest of a sequence step by step), which removes the per-step
-call overhead and runs custom cells much closer to torch's kernels, at about a second
+call overhead, computes the gradient of each weight used at every step as one GEMM over
+the K steps (:mod:`rnnlab.batched_weight_grads`) and runs custom cells much closer to
+torch's kernels, at about a second
 of compilation per step in the graph (the first time: inductor caches the result on
 disk for later processes). So it pays off on long trainings of custom cells; where
 compilation fails (e.g. no C++ compiler) it warns and runs the plain reference loop.
@@ -530,7 +532,13 @@ class CompiledSteps:
 
     def __init__(self, cell: RecurrentCell, steps: int):
         self.cell, self.steps = cell, steps
-        self.fn = torch.compile(cell.step if steps == 1 else self._run, dynamic=False)
+        if steps == 1:
+            self.fn = torch.compile(cell.step, dynamic=False)
+        else:  # weights used at every step get their gradient as one GEMM over the K steps
+            from .batched_weight_grads import BatchedWeightGrads  # imports inductor: ~1 s, only here
+
+            self.fn = torch.compile(self._run, dynamic=False,
+                                    options={"post_grad_custom_post_pass": BatchedWeightGrads()})
         self.failed: str | None = None
 
     def _run(self, xp: Tensor, state: State, valid: Tensor | None) -> tuple[Tensor, State]:
