@@ -120,7 +120,7 @@ class Recurrent(nn.Module):
             (see the module docstring).
         compile_steps: with ``backend="compiled"``, steps per compiled graph (1: each
             step alone, compiles in seconds; the training window, e.g. 100: a custom LSTM
-            cell at 1.1-1.25x torch.nn's time on CPU, against ~1.5x step by step, for about
+            cell at 1.0-1.2x torch.nn's time on CPU, against ~1.5x step by step, for about
             a minute of compilation the first time and seconds once inductor's disk cache
             holds the graphs — ``benchmarks/speed.py``).
         **cell_kwargs: passed to every cell (e.g. ``chrono_max_timescale=1000``).
