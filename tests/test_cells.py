@@ -142,3 +142,17 @@ def test_one_step_fast_path_equals_torch_and_names_bad_arguments(cell):
             ours(xx, st)
     with pytest.raises(ValueError, match=f"state\\[{n - 1}\\]"):
         ours(x, tuple(hs[:-1]) + (torch.randn(2, 6),))
+
+
+def test_one_step_with_a_parametrized_weight():
+    """weight_norm moves weight_hh out of the parameters: the one-step path still finds it."""
+    from torch.nn.utils.parametrizations import weight_norm
+
+    torch.manual_seed(0)
+    cell = weight_norm(LSTMCell(3, 5), "weight_hh")
+    x, st = torch.randn(2, 3), (torch.randn(2, 5), torch.randn(2, 5))
+    h, _ = cell(x, st)
+    expect, _ = torch.lstm_cell(x, st, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    torch.testing.assert_close(h, expect)
+    h.sum().backward()
+    assert cell.parametrizations.weight_hh.original0.grad is not None

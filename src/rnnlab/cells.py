@@ -181,7 +181,10 @@ class _StandardCell(RecurrentCell):
     def _fused_call(self, mode: str, x: Tensor, state: State | Tensor) -> tuple[Tensor, State | Tensor]:
         """:meth:`forward` on torch's one-step kernel, the state in the form it was given."""
         w = self._parameters  # one dict, not four trips through Module.__getattr__
-        weights = (w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+        try:
+            weights = (w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+        except KeyError:  # a parametrization (e.g. weight_norm) computes them: ask the module
+            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         if mode == "LSTM":
             h, c = torch.lstm_cell(x, state, *weights)
             return h, (h, c)
@@ -192,8 +195,7 @@ class _StandardCell(RecurrentCell):
         return h, (h,)
 
     def fused_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        h, new = self._fused_call(self.fused_mode(), x, state)
-        return h, new
+        return self._fused_call(self.fused_mode(), x, state)
 
 
 _ONE_STEP = {"GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
