@@ -310,6 +310,7 @@ def test_reverse_padded_reverses_each_sequence_within_its_length(shape):
     (dx,) = torch.autograd.grad(y, x, g)
     torch.testing.assert_close(dx, reverse_padded(g, lengths))
     torch.testing.assert_close(reverse_padded(x, None), x.flip(0))
+    torch.testing.assert_close(reverse_padded(x, lengths.tolist()), y)
     # a non-contiguous input (a batch-first tensor seen time-major)
     xt = torch.randn(shape[1], shape[0], *shape[2:]).transpose(0, 1)
     torch.testing.assert_close(reverse_padded(xt, lengths)[:4, 2], xt[:4, 2].flip(0))

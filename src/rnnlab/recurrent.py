@@ -94,7 +94,7 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
         return x.flip(0)
     T, B = x.shape[0], x.shape[1]
     t = torch.arange(T).unsqueeze(1)  # (T, 1)
-    L = lengths.cpu().unsqueeze(0)  # (1, B)
+    L = torch.as_tensor(lengths).cpu().unsqueeze(0)  # (1, B); a list of lengths will do
     src = torch.where(t < L, L - 1 - t, t)  # (T, B): the step each entry comes from
     # as a permutation of the T*B rows: copying whole rows is several times faster than
     # gather's element-wise index, and the reversal is its own inverse, so the backward
