@@ -11,7 +11,7 @@ with ``a_t`` the transposed gate gradients ``(G, B)`` and ``b_t`` the previous h
 state ``(B, H)``. Each link reads and writes the whole ``(G, H)`` sum — for H=512 that is
 4 MB per step, more memory traffic than arithmetic at batch 64. Since
 ``sum_t a_t b_t = [a_1 ... a_K] [b_1; ...; b_K]``, the pass replaces the chain by one
-GEMM over the concatenated terms, which runs near the machine's peak: the same thing the
+GEMM over the concatenated terms, the shape a GEMM runs fastest at: the same thing the
 hoisted backend does by hand for torch's standard cells, here for any cell. The copies
 the concatenation makes cost less than the chain's traffic even at H=256, whose 1 MiB sum
 stays in cache (``python benchmarks/batched_weight_grads.py`` times both sides).

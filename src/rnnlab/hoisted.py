@@ -56,8 +56,7 @@ def _at(views: list[tuple[Tensor, ...]], t: int, k: int, B: int) -> list[Tensor]
 def _empty_zero_padded(like: Tensor, shape: tuple[int, ...], ks: list[int]) -> Tensor:
     """An uninitialised ``(T, B, ·)`` buffer whose padding — rows ``ks[t]:`` of step
     ``t`` — is zero: the loops write every live row, so zeroing the whole buffer first
-    would write it twice (at small sizes that memset costs as much as the steps the
-    padding saves)."""
+    would write those rows twice."""
     buf = like.new_empty(shape)
     t, T, B = 0, len(ks), shape[1]
     while t < T:  # one call per run of steps with the same number of live rows

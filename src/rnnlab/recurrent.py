@@ -26,9 +26,8 @@ forward and backward; with ``compile_steps=K > 1`` each run of K consecutive ste
 compiled as one graph (the rest of a sequence step by step), which removes the per-step
 call overhead, computes the gradient of each weight used at every step as one GEMM over
 the K steps (:mod:`rnnlab.batched_weight_grads`) and runs custom cells much closer to
-torch's kernels, at about a second
-of compilation per step in the graph (the first time: inductor caches the result on
-disk for later processes). So it pays off on long trainings of custom cells; where
+torch's kernels, at about a second of compilation per step in the graph (the first time:
+inductor caches the result on disk for later processes). So it pays off on long trainings of custom cells; where
 compilation fails (e.g. no C++ compiler) it warns and runs the plain reference loop.
 ``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
 why fused is unavailable (``None`` when it is available).
@@ -96,9 +95,9 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     t = torch.arange(T).unsqueeze(1)  # (T, 1)
     L = torch.as_tensor(lengths).cpu().unsqueeze(0)  # (1, B); a list of lengths will do
     src = torch.where(t < L, L - 1 - t, t)  # (T, B): the step each entry comes from
-    # as a permutation of the T*B rows: copying whole rows is several times faster than
-    # gather's element-wise index, and the reversal is its own inverse, so the backward
-    # pass is the same copy (no zero-fill and scatter-add)
+    # as a permutation of the T*B rows: whole rows are copied rather than gathered element
+    # by element, and the reversal is its own inverse, so the backward pass is the same
+    # copy (no zero-fill and scatter-add)
     rows = (src * B + torch.arange(B)).reshape(-1).to(x.device)
     return _permute_batch(x.reshape(T * B, *x.shape[2:]), rows, rows, 0).view(x.shape)
 
@@ -245,8 +244,8 @@ class Recurrent(nn.Module):
         cell state. Elsewhere finite padding is never read but through a zero gradient
         (0 × finite), so on CPU one sum decides — finite only if every term is, or it
         overflowed and we zero anyway — for less than zeroing costs (a copy forward and
-        another backward: 3-6% of a small Elman layer's training step). On a GPU the check
-        would wait for the device, so padding is always zeroed there."""
+        another backward). On a GPU the check would wait for the device, so padding is
+        always zeroed there."""
         return backend == "fused" or x.device.type != "cpu" or not bool(torch.isfinite(x.detach().sum()))
 
     def _check_state(self, state: Tensor | State | None, batch: int, x: Tensor) -> State:
@@ -409,8 +408,8 @@ def _sort_by_length(x: Tensor, hx: State, lengths: Tensor, batch_dim: int = 1
                     ) -> tuple[Tensor, State, Tensor, Tensor, Tensor]:
     """``x`` (batch on axis ``batch_dim``) and the ``(L*D, B, S)`` state parts with the
     batch sorted by descending length (stable), the sorted lengths, the order and the
-    permutation that undoes it. Sorting a batch-first ``x`` on its own first axis copies
-    whole sequences, about three times faster than gathering axis 1 of its transpose."""
+    permutation that undoes it. A batch-first ``x`` is sorted on its own first axis, so
+    whole sequences are copied, not strided slices of its transpose."""
     order = torch.argsort(lengths, descending=True, stable=True)
     inverse = torch.argsort(order).to(x.device)
     lens = lengths[order]
