@@ -3,6 +3,7 @@
     python benchmarks/speed.py                 # the full grid (about 10 minutes on 2 cores)
     python benchmarks/speed.py --quick         # H=256, one layer only
     python benchmarks/speed.py --out benchmarks/results/speed
+    python benchmarks/speed.py --device cuda   # the GPU section alone: cuDNN against rnnlab
 
 For RNN, LSTM and GRU at H = 256 and 512, 1 and 2 layers, uni- and bidirectional
 (T=100, B=64, I=128, float32): forward and forward+backward time of torch.nn, of
@@ -16,6 +17,11 @@ lengths (random lengths in [T/2, T]) against an equal-length batch, on the fused
 training); the compilation a custom cell pays on its first call, in this process and in
 the next one (once inductor's disk cache holds the graphs); and streaming latency (batch
 1, one step at a time, state carried).
+
+With ``--device cuda`` the same grid runs on the GPU (torch.nn there is cuDNN) and the
+fractions are of the GPU's GEMM peak; it writes ``speed-cuda.json``/``speed-cuda.md``
+beside the CPU results. ``--no-compile`` skips the compiled backend's columns (its first
+calls compile for minutes).
 
 Timings on a shared 2-core machine are noisy, so variants are timed round-robin
 (A, B, C, A, B, C, ...) and the table reports medians and the per-round ratio to
@@ -44,14 +50,19 @@ OURS = {"RNN": rnnlab.RNN, "LSTM": rnnlab.LSTM, "GRU": rnnlab.GRU}
 THEIRS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
 
 
-def gemm_peak(n: int = 1024, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def gemm_peak(device: str = "cpu", reps: int = 10) -> float:
+    """GFLOP/s of a float32 square matmul, best of ``reps`` (1024² on CPU; 8192² on a GPU,
+    which a 1024² product leaves mostly idle)."""
+    n = 1024 if device == "cpu" else 8192
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     for _ in range(3):
         a @ b
     best = float("inf")
     for _ in range(reps):
+        _sync()
         t = time.perf_counter()
         a @ b
+        _sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n ** 3 / best / 1e9
 
@@ -104,7 +115,7 @@ def round_robin(variants: dict, rounds: int) -> dict[str, list[float]]:
 
 
 def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, reference: bool,
-                 device: str = "cpu") -> dict:
+                 device: str = "cpu", compile: bool = True) -> dict:
     torch.manual_seed(0)
     ref = THEIRS[kind](I, H, num_layers=layers, bidirectional=bidir, batch_first=True).to(device)
     fused = OURS[kind].from_torch(ref, backend="fused")
@@ -132,6 +143,7 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
     compile_s = None
     if reference:
         variants["reference_train"] = fwdbwd(slow)
+    if reference and compile:
         compiled = OURS[kind].from_torch(ref, backend="compiled")
         variants["compiled_train"] = fwdbwd(compiled)
         t = time.perf_counter()
@@ -164,6 +176,7 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
     if reference:
         row["reference_train_ms"] = med["reference_train"] * 1e3
         row["reference_vs_torch_train"] = ratio("reference_train", "torch_train")
+    if "compiled_train" in times:
         row["compiled_vs_torch_train"] = ratio("compiled_train", "torch_train")
         row["compile_first_call_s"] = compile_s
         if "compiled_chunk_train" in times:
@@ -172,14 +185,14 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
     return row
 
 
-def streaming(H: int = 256, steps: int = 300) -> dict[str, float]:
+def streaming(H: int = 256, steps: int = 300, device: str = "cpu") -> dict[str, float]:
     """Microseconds per step at batch 1, state carried, for each way to step an LSTM."""
     torch.manual_seed(0)
-    ref = nn.LSTM(I, H, batch_first=True)
-    cell = nn.LSTMCell(I, H)
+    ref = nn.LSTM(I, H, batch_first=True).to(device)
+    cell = nn.LSTMCell(I, H).to(device)
     ours = rnnlab.LSTM.from_torch(ref)
-    our_cell = rnnlab.LSTMCell(I, H)
-    xs = torch.randn(steps, 1, I)
+    our_cell = rnnlab.LSTMCell(I, H).to(device)
+    xs = torch.randn(steps, 1, I, device=device)
 
     def run_layer(m):
         def f():
@@ -192,7 +205,7 @@ def streaming(H: int = 256, steps: int = 300) -> dict[str, float]:
     def run_cell(c, ours_cell: bool):
         def f():
             with torch.no_grad():
-                st = (torch.zeros(1, H), torch.zeros(1, H))
+                st = (torch.zeros(1, H, device=device), torch.zeros(1, H, device=device))
                 for t in range(steps):
                     st = c(xs[t], st)[1] if ours_cell else c(xs[t], st)
         return f
@@ -222,15 +235,17 @@ def warm_first_call(H: int) -> float:
 
 
 def to_markdown(res: dict) -> str:
-    lines = [f"GEMM peak (torch.mm 1024³, {torch.get_num_threads()} threads): {res['gemm_peak_gflops']:.0f} GFLOP/s; "
-             f"T={T}, B={B}, I={I}, float32, torch {torch.__version__}; medians of {res['rounds']} interleaved rounds.", "",
+    where = (f"{res['gpu']}, torch.mm 8192³" if "gpu" in res
+             else f"torch.mm 1024³, {res['threads']} threads")
+    lines = [f"GEMM peak ({where}): {res['gemm_peak_gflops']:.0f} GFLOP/s; "
+             f"T={T}, B={B}, I={I}, float32, torch {res['torch']}; medians of {res['rounds']} interleaved rounds.", "",
              "| layer | H | L | bi | torch fwd ms | rnnlab fused fwd ms | torch fwd+bwd ms | rnnlab fused fwd+bwd ms | "
              "fused/torch (train) | GFLOP/s (fused train) | of peak | hoisted/torch (train) | reference/torch (train) | "
              "lengths overhead, fused (auto: LSTM) | lengths overhead, hoisted (auto: GRU, RNN) | activations MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["grid"]:
         refr = f"{r['reference_vs_torch_train']:.2f}×" if "reference_vs_torch_train" in r else "–"
-        lines.append(f"| {r['kind']}{' (cuda)' if r['device'] == 'cuda' else ''} | {r['H']} | {r['layers']} | {'yes' if r['bidirectional'] else 'no'} | "
+        lines.append(f"| {r['kind']} | {r['H']} | {r['layers']} | {'yes' if r['bidirectional'] else 'no'} | "
                      f"{r['torch_fwd_ms']:.1f} | {r['fused_fwd_ms']:.1f} | {r['torch_train_ms']:.1f} | "
                      f"{r['fused_train_ms']:.1f} | {r['fused_vs_torch_train']:.2f}× | {r['fused_train_gflops']:.0f} | "
                      f"{r['fused_train_gflops'] / res['gemm_peak_gflops']:.0%} | {r['hoisted_vs_torch_train']:.2f}× | {refr} | "
@@ -247,7 +262,7 @@ def to_markdown(res: dict) -> str:
                   "per graph/torch | first call s | first call s, next process |", "|---|---|---|---|---|---|---|---|"]
         for r in comp:
             chunk = (f"{r['compiled_chunk_vs_torch_train']:.2f}× | {r['compile_chunk_first_call_s']:.1f} | "
-                     f"{r['compile_chunk_warm_first_call_s']:.1f}"
+                     + (f"{r['compile_chunk_warm_first_call_s']:.1f}" if "compile_chunk_warm_first_call_s" in r else "–")
                      if "compiled_chunk_vs_torch_train" in r else "– | – | –")
             lines.append(f"| {r['kind']} | {r['H']} | {r['reference_vs_torch_train']:.2f}× | "
                          f"{r['compiled_vs_torch_train']:.2f}× | {r['compile_first_call_s']:.1f} | {chunk} |")
@@ -261,6 +276,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="H=256, one layer, unidirectional only")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where to run the grid (cuda: torch.nn is cuDNN; results go to speed-cuda.*)")
+    ap.add_argument("--no-compile", action="store_true", help="skip the compiled backend (minutes of compiling)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed")
     ap.add_argument("--first-call", type=int, metavar="H",
                     help="only time the first call of a compiled custom LSTM cell of width H (used internally)")
@@ -268,30 +286,29 @@ def main() -> None:
     if args.first_call:
         print(first_call_seconds(args.first_call))
         return
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False)")
     sizes = [256] if args.quick else [256, 512]
     grid = []
     for kind in ("LSTM", "GRU", "RNN"):
         for H in sizes:
             for layers in ([1] if args.quick else [1, 2]):
                 for bidir in ([False] if args.quick else [False, True]):
-                    row = bench_config(kind, H, layers, bidir, args.rounds, reference=(layers == 1 and not bidir))
-                    if "compiled_chunk_vs_torch_train" in row:
+                    row = bench_config(kind, H, layers, bidir, args.rounds, reference=(layers == 1 and not bidir),
+                                       device=args.device, compile=not args.no_compile)
+                    if "compiled_chunk_vs_torch_train" in row and args.device == "cpu":
                         row["compile_chunk_warm_first_call_s"] = warm_first_call(H)
                     grid.append(row)
                     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
-    if torch.cuda.is_available():  # the GPU section: same grid on cuDNN
-        for kind in ("LSTM", "GRU", "RNN"):
-            for H in sizes:
-                row = bench_config(kind, H, 1, False, args.rounds, reference=True, device="cuda")
-                grid.append(row)
-                print(json.dumps(row), flush=True)
-    res = {"gemm_peak_gflops": gemm_peak(), "rounds": args.rounds, "grid": grid, "streaming": streaming(),
-           "torch": torch.__version__, "threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
+    res = {"gemm_peak_gflops": gemm_peak(args.device), "rounds": args.rounds, "grid": grid,
+           "streaming": streaming(device=args.device), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    stem = "speed"
+    if args.device == "cuda":
         res["gpu"] = torch.cuda.get_device_name()
+        stem = "speed-cuda"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed.json").write_text(json.dumps(res, indent=2) + "\n")
-    (args.out / "speed.md").write_text(to_markdown(res))
+    (args.out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(to_markdown(res))
     print(to_markdown(res))
 
 
