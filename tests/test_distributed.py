@@ -1,7 +1,12 @@
 """Two gloo processes on one machine take the same steps as one process on the whole batch."""
 
+import json
 import os
 import socket
+import subprocess
+import sys
+
+import pytest
 
 import torch
 import torch.multiprocessing as mp
@@ -52,3 +57,17 @@ def test_two_processes_equal_one_process_on_combined_batch(tmp_path):
     Trainer(model, loss_fn, TrainConfig(**STEPS_CFG), verbose=False).fit(batches)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(ddp[k], v, atol=1e-6, rtol=1e-5, msg=k)
+
+
+@pytest.mark.slow
+def test_torchrun_cli_trains_with_two_processes_and_only_rank_0_writes(tmp_path):
+    """The README's command: `torchrun --nproc-per-node 2 -m rnnlab <app> train`."""
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "rnnlab",
+                          "classify", "train", "--quick", "--epochs", "1", "--out", "run"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert run.stdout.count("run directory:") == 1  # rank 1 trains but neither logs nor reports
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["processes"] == 2
+    assert (tmp_path / "run" / "model.safetensors").exists()

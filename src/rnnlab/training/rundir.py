@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError
+from .distributed import world_size
 from .io import read_json, write_json
 
 __all__ = ["new_run_dir", "write_run_config", "read_run_config", "write_metrics", "DEFAULT_ROOT"]
@@ -32,8 +33,9 @@ def new_run_dir(out: str | Path | None, app: str) -> Path:
 
 
 def write_run_config(run_dir: Path, app: str, config: dict, data: dict | None = None) -> None:
-    write_json(run_dir / "config.json", {"app": app, "rnnlab_version": __version__, "config": config,
-                                         "data": data or {}})
+    # processes: how many data-parallel processes trained it (torchrun), for reproducing it
+    write_json(run_dir / "config.json", {"app": app, "rnnlab_version": __version__, "processes": world_size(),
+                                         "config": config, "data": data or {}})
 
 
 def read_run_config(run_dir: str | Path, app: str | None = None) -> dict[str, Any]:
