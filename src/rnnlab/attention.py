@@ -11,6 +11,9 @@ Scores:
 - :class:`DotAttention` (Luong et al. 2015, "dot"): ``e_j = qᵀ k_j`` (optionally / √d)
 - :class:`GeneralAttention` (Luong et al. 2015, "general"): ``e_j = qᵀ W k_j``
 
+and, by location rather than content, :class:`GaussianWindow` (Graves 2013), the window
+a handwriting network slides along its text.
+
 No module keeps state between calls. ``U k`` does not depend on the query, so a decoder
 that attends to the same keys at every step computes it once with
 :meth:`Attention.project_keys` and passes it back as ``projected_keys=``.
@@ -23,7 +26,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Attention", "AdditiveAttention", "DotAttention", "GeneralAttention", "make_attention", "masked_softmax"]
+__all__ = ["Attention", "AdditiveAttention", "DotAttention", "GaussianWindow", "GeneralAttention", "make_attention",
+           "masked_softmax"]
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
@@ -126,6 +130,45 @@ class GeneralAttention(Attention):
 
     def score(self, query: Tensor, projected_keys: Tensor) -> Tensor:
         return torch.bmm(query, projected_keys.transpose(1, 2))
+
+
+class GaussianWindow(nn.Module):
+    """Graves' (2013, eq. 46-51) soft window over a character sequence: location-based
+    attention whose position only moves forward.
+
+    From a hidden state ``h`` it computes, for ``K`` Gaussians, an importance ``α``, a
+    width ``β`` and an advance: ``κ_t = κ_{t-1} + exp(κ̂)``. The weight of character
+    ``u`` is ``φ(t, u) = Σ_k α_k exp(-β_k (κ_k - u)²)`` and the window is
+    ``w_t = Σ_u φ(t, u) c_u``. Unlike content-based attention (:class:`AdditiveAttention`),
+    the weights depend on where the window was, not on what the characters are, which is
+    what aligns a pen trajectory with its text.
+
+    ``forward(h, kappa, chars, mask=None) -> (w, kappa, phi)``: ``h`` ``(B, H)``,
+    ``kappa`` ``(B, K)`` (zeros at the start), ``chars`` ``(B, U, C)`` (one-hot or
+    embedded), ``mask`` ``(B, U)`` True on real characters. Returns ``w`` ``(B, C)``,
+    the new ``kappa`` and ``phi`` ``(B, U + 1)``: the last column is the weight one past
+    the text, which overtakes the others when the window has read it all (Graves'
+    stopping rule for sampling). The module keeps no state; the caller carries ``kappa``.
+    """
+
+    def __init__(self, hidden_size: int, mixtures: int = 10, advance_init: float = 0.05):
+        super().__init__()
+        self.mixtures = int(mixtures)
+        self.proj = nn.Linear(hidden_size, 3 * self.mixtures)
+        with torch.no_grad():  # start by moving ~advance_init characters per step, not e^0 = 1
+            self.proj.bias[2 * self.mixtures:].fill_(math.log(advance_init))
+
+    def forward(self, h: Tensor, kappa: Tensor, chars: Tensor, mask: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        a, b, k = torch.exp(self.proj(h)).unsqueeze(-1).chunk(3, dim=1)  # each (B, K, 1)
+        kappa = kappa + k.squeeze(-1)
+        U = chars.shape[1]
+        u = torch.arange(U + 1, device=h.device, dtype=h.dtype)  # characters 0..U-1 and one past the end
+        phi = (a * torch.exp(-b * (kappa.unsqueeze(-1) - u) ** 2)).sum(1)  # (B, U + 1)
+        if mask is not None:
+            phi = torch.cat([phi[:, :U] * mask.to(phi.dtype), phi[:, U:]], 1)
+        w = torch.bmm(phi[:, :U].unsqueeze(1), chars).squeeze(1)
+        return w, kappa, phi
 
 
 ATTENTION_NAMES = ("additive", "dot", "general")

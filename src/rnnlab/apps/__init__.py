@@ -16,6 +16,7 @@ APP_MODULES: dict[str, str | None] = {
     "textgen": None,
     "translate": "translate",
     "chords": "chords",
+    "handwriting": None,
     "memory": None,
 }
 

@@ -6,15 +6,18 @@
 - :class:`EncoderDecoder` — sequence in, sequence of another length out (translation)
 
 and :class:`ConvFrontEnd`, convolutions over time that a :class:`SeqToVec` can read
-instead of its raw inputs.
+instead of its raw inputs; :class:`HandwritingSynthesis`, Graves' (2013) network that
+writes a text as pen strokes (a Gaussian window over the text, a mixture density head).
 """
 
 from .conv_front_end import ConvFrontEnd
 
 from .encoder_decoder import EncoderDecoder
-from .heads import GaussianHead, gaussian_nll
+from .handwriting import HandwritingSynthesis
+from .heads import GaussianHead, MixtureDensityHead, gaussian_nll, mixture_nll, mixture_sample
 from .seq_to_seq import SeqToSeq
 from .seq_to_vec import POOLINGS, SeqToVec
 from .vec_to_seq import VecToSeq
 
-__all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll", "POOLINGS"]
+__all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll",
+           "HandwritingSynthesis", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS"]
