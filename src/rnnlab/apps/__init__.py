@@ -17,6 +17,7 @@ APP_MODULES: dict[str, str | None] = {
     "translate": "translate",
     "chords": "chords",
     "handwriting": None,
+    "caption": "caption",
     "memory": None,
 }
 

@@ -7,17 +7,20 @@
 
 and :class:`ConvFrontEnd`, convolutions over time that a :class:`SeqToVec` can read
 instead of its raw inputs; :class:`HandwritingSynthesis`, Graves' (2013) network that
-writes a text as pen strokes (a Gaussian window over the text, a mixture density head).
+writes a text as pen strokes (a Gaussian window over the text, a mixture density head);
+:class:`ImageEncoder`, the convolutional network whose vector a captioning
+:class:`VecToSeq` starts from.
 """
 
 from .conv_front_end import ConvFrontEnd
 
 from .encoder_decoder import EncoderDecoder
 from .handwriting import HandwritingSynthesis
+from .image_encoder import ImageEncoder
 from .heads import GaussianHead, MixtureDensityHead, gaussian_nll, mixture_nll, mixture_sample
 from .seq_to_seq import SeqToSeq
 from .seq_to_vec import POOLINGS, SeqToVec
 from .vec_to_seq import VecToSeq
 
 __all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll",
-           "HandwritingSynthesis", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS"]
+           "HandwritingSynthesis", "ImageEncoder", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS"]

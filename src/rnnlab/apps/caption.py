@@ -1,0 +1,278 @@
+"""``rnnlab caption``: image captioning, vector→sequence (Vinyals et al. 2015, Show and Tell).
+
+A convolutional :class:`~rnnlab.models.ImageEncoder` turns the image into a vector; a
+:class:`~rnnlab.models.VecToSeq` LSTM starts from it (initial state) and reads it at every
+step, emitting the caption word by word; beam search decodes. Every (image, caption)
+pair is a training example, so an image with several references teaches all of them.
+
+Held-out metrics on a test split of images: corpus BLEU against all of an image's
+references (sacrebleu), and the fraction of images whose caption equals one of them,
+against the baseline that gives every image the training set's most frequent caption.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.images import Captioned, WordVocab, read_image, load_captions
+from ..errors import InputError
+from ..models import ImageEncoder, VecToSeq
+from ..training import TensorBatches, TrainConfig, Trainer
+from ..training.config import check_choices
+from ..training.io import read_json, write_json
+from .base import App, RunContext
+
+__all__ = ["CaptionConfig", "CaptionApp", "Captioner", "APP"]
+
+PAD, BOS, EOS = 0, 1, 2
+
+
+@dataclass
+class CaptionConfig:
+    """data: "shapes" (embedded, generated; ``images`` of them) or a directory of images
+    with ``captions.tsv``. image_size: images are resized to this square. Encoder:
+    ``channels`` per convolutional block, ``vector_size``. Decoder: ``cell`` with
+    ``hidden_size`` units over ``num_layers``, word embeddings of ``embed_size``,
+    dropout. min_count: rarer words become <unk>. max_len: longest caption generated
+    (words). beam_size: 1 = greedy. val_fraction / test_fraction: images held out for
+    model selection and for the final metrics."""
+
+    data: str = "shapes"
+    images: int = 6000
+    image_size: int = 32
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    vector_size: int = 256
+    cell: str = "lstm"
+    hidden_size: int = 256
+    num_layers: int = 1
+    embed_size: int = 64
+    dropout: float = 0.1
+    min_count: int = 1
+    max_len: int = 24
+    beam_size: int = 3
+    batch_size: int = 64
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=15, lr=2e-3, clip_norm=5.0,
+                                                                   schedule="cosine", log_every=50))
+
+    def __post_init__(self) -> None:
+        check_choices(self, cell=("lstm", "gru", "rnn"))
+        for name in ("images", "image_size", "vector_size", "hidden_size", "num_layers", "embed_size",
+                     "min_count", "max_len", "beam_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.image_size < 2 ** len(self.channels):
+            raise ValueError(f"image_size: {self.image_size} is too small for {len(self.channels)} pooling blocks "
+                             f"(needs >= {2 ** len(self.channels)})")
+        if not (0 < self.val_fraction < 0.5 and 0 < self.test_fraction < 0.5):
+            raise ValueError("val_fraction, test_fraction: each must be in (0, 0.5)")
+
+
+class Captioner(nn.Module):
+    """``ImageEncoder`` + ``VecToSeq``: ``forward(images, tgt_in) -> logits (B, T, V)``;
+    ``generate(images, max_len, beam_size)`` -> :class:`~rnnlab.decoding.Decoded`."""
+
+    def __init__(self, cfg: CaptionConfig, vocab_size: int):
+        super().__init__()
+        self.encoder = ImageEncoder(cfg.channels, cfg.vector_size)
+        self.decoder = VecToSeq(cfg.vector_size, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers,
+                                dropout=cfg.dropout, init_from_vector=True, feed_vector=True,
+                                num_embeddings=vocab_size, embed_size=cfg.embed_size)
+
+    def forward(self, images: Tensor, tgt_in: Tensor) -> Tensor:
+        return self.decoder(self.encoder(images), tgt_in)
+
+    @torch.no_grad()
+    def generate(self, images: Tensor, max_len: int, beam_size: int = 1):
+        v = self.encoder(images)
+        if beam_size == 1:
+            return self.decoder.generate(v, max_len, BOS, EOS, strategy="greedy")
+        return self.decoder.generate(v, max_len, BOS, EOS, strategy="beam", beam_size=beam_size)
+
+
+def split_items(items: list[Captioned], cfg: CaptionConfig) -> tuple[list, list, list]:
+    """Train / validation / test images, shuffled by the seed."""
+    order = list(range(len(items)))
+    random.Random(cfg.train.seed).shuffle(order)
+    n_val = max(1, int(len(items) * cfg.val_fraction))
+    n_test = max(1, int(len(items) * cfg.test_fraction))
+    if len(items) - n_val - n_test < 1:
+        raise InputError(f"{cfg.data}: {len(items)} images are too few to split into training, validation and test")
+    pick = lambda idx: [items[i] for i in idx]  # noqa: E731
+    return pick(order[n_val + n_test:]), pick(order[:n_val]), pick(order[n_val:n_val + n_test])
+
+
+def pairs(items: list[Captioned], vocab: WordVocab) -> tuple[Tensor, Tensor, Tensor]:
+    """One row per (image, caption): images ``(N, 3, S, S)``, decoder inputs and targets
+    ``(N, L)`` (``<s>`` + words, words + ``</s>``; ``<pad>`` after)."""
+    imgs, seqs = [], []
+    for it in items:
+        for c in it.captions:
+            imgs.append(it.image)
+            seqs.append(vocab.encode(c))
+    L = max(len(s) for s in seqs) + 1
+    tgt_in = torch.full((len(seqs), L), PAD, dtype=torch.long)
+    tgt_out = torch.full((len(seqs), L), PAD, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        tgt_in[i, :len(s) + 1] = torch.tensor([BOS, *s])
+        tgt_out[i, :len(s) + 1] = torch.tensor([*s, EOS])
+    return torch.from_numpy(np.stack(imgs)), tgt_in, tgt_out
+
+
+def caption_images(model: Captioner, images: Tensor, vocab: WordVocab, max_len: int, beam_size: int,
+                   batch_size: int = 128) -> list[str]:
+    out = []
+    for b in range(0, len(images), batch_size):
+        res = model.generate(images[b:b + batch_size], max_len, beam_size)
+        for j in range(res.tokens.shape[0]):
+            toks = res.tokens[j, :int(res.lengths[j])].tolist()
+            out.append(vocab.decode([t for t in toks if t != EOS]))
+    return out
+
+
+def caption_scores(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
+    """Corpus BLEU against every reference of each image, and exact matches."""
+    import sacrebleu
+
+    k = max(len(r) for r in refs)
+    streams = [[r[i] if i < len(r) else r[0] for r in refs] for i in range(k)]  # sacrebleu: k aligned streams
+    bleu = sacrebleu.metrics.BLEU()
+    return {"bleu": bleu.corpus_score(hyps, streams).score,
+            "exact": float(np.mean([h in set(r) for h, r in zip(hyps, refs)]))}
+
+
+class CaptionApp(App):
+    name = "caption"
+    help = "Image captioning, vector→sequence (Show and Tell): a CNN's vector starts an LSTM that writes the caption."
+    summary = "CNN encoder + LSTM decoder (vector→sequence) captioning generated shape images"
+    Config = CaptionConfig
+
+    def quick_config(self) -> CaptionConfig:
+        return CaptionConfig(images=3000, channels=[16, 32, 64], vector_size=128, hidden_size=128, embed_size=32,
+                             train=TrainConfig(epochs=6, lr=3e-3, clip_norm=5.0, schedule="cosine", log_every=20))
+
+    def _data(self, cfg: CaptionConfig, run_dir: Path, create: bool):
+        items, desc = load_captions(cfg.data, cfg.images, cfg.train.seed, cfg.image_size)
+        train, val, test = split_items(items, cfg)
+        vocab_path = run_dir / "vocab.json"
+        if create and not vocab_path.exists():
+            write_json(vocab_path, {"words": WordVocab.build([c for it in train for c in it.captions],
+                                                             cfg.min_count).itos[4:]})
+        vocab = WordVocab(read_json(vocab_path, "caption vocabulary (vocab.json)")["words"])
+        return train, val, test, vocab, desc
+
+    def fit(self, cfg: CaptionConfig, ctx: RunContext) -> dict[str, float]:
+        train, val, test, vocab, desc = self._data(cfg, ctx.run_dir, create=True)
+        ctx.log(f"caption: {desc}; {len(train)} training / {len(val)} validation / {len(test)} test images, "
+                f"{sum(len(it.captions) for it in train)} training captions, {len(vocab)} words")
+        torch.manual_seed(cfg.train.seed)
+        model = Captioner(cfg, len(vocab))
+        tr_img, tr_in, tr_out = pairs(train, vocab)
+        va_img, va_in, va_out = pairs(val, vocab)
+        loss = nn.CrossEntropyLoss(ignore_index=PAD)
+
+        def loss_fn(m, batch):
+            img, t_in, t_out = batch
+            logits = m(img, t_in)
+            return loss(logits.reshape(-1, logits.shape[-1]), t_out.reshape(-1))
+
+        def evaluate(m):
+            total = 0.0
+            for b in range(0, len(va_img), 256):
+                logits = m(va_img[b:b + 256], va_in[b:b + 256])
+                total += float(nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                           va_out[b:b + 256].reshape(-1), ignore_index=PAD,
+                                                           reduction="sum"))
+            return {"val_loss": total / int((va_out != PAD).sum())}
+
+        Trainer(model, loss_fn, cfg.train, run_dir=ctx.run_dir, evaluate_fn=evaluate, verbose=ctx.verbose).fit(
+            TensorBatches(tr_img, tr_in, tr_out, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=ctx.resume)
+        return self._metrics(model.eval(), train, test, vocab, cfg, ctx.run_dir)
+
+    def _metrics(self, model, train, test, vocab, cfg, run_dir: Path) -> dict[str, float]:
+        images = torch.from_numpy(np.stack([it.image for it in test]))
+        hyps = caption_images(model, images, vocab, cfg.max_len, cfg.beam_size)
+        refs = [it.captions for it in test]
+        ours = caption_scores(hyps, refs)
+        common = Counter(c for it in train for c in it.captions).most_common(1)[0][0]
+        base = caption_scores([common] * len(test), refs)
+        self._plot_examples(run_dir / "examples.png", test[:8], hyps[:8])
+        return {"test_bleu": ours["bleu"], "test_exact": ours["exact"], "baseline_most_frequent_bleu": base["bleu"],
+                "baseline_most_frequent_exact": base["exact"], "test_images": len(test)}
+
+    @staticmethod
+    def _plot_examples(path: Path, items: list[Captioned], hyps: list[str]) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from ..report import save_figure
+
+        cols = min(4, len(items))
+        rows = -(-len(items) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, it, h in zip(axes.flat, items, hyps):
+            ax.imshow(it.image.transpose(1, 2, 0))
+            mark = "" if h in it.captions else "  ✗"
+            ax.set_title(f"{h}{mark}\nref: {it.captions[0]}", fontsize=6)
+        fig.tight_layout()
+        save_figure(fig, path)
+
+    def load(self, run_dir: Path):
+        cfg = self.load_config(run_dir)
+        vocab = WordVocab(read_json(run_dir / "vocab.json", "caption vocabulary (vocab.json)")["words"])
+        return cfg, vocab, self.trained(run_dir, Captioner(cfg, len(vocab)))
+
+    def evaluate(self, run_dir: Path) -> dict[str, float]:
+        cfg, vocab, model = self.load(run_dir)
+        train, _, test, _, _ = self._data(cfg, run_dir, create=False)
+        return self._metrics(model, train, test, vocab, cfg, run_dir)
+
+    def caption(self, run_dir: Path, paths: list[Path], beam_size: int | None = None) -> list[str]:
+        """Captions for image files, with the run's model."""
+        cfg, vocab, model = self.load(run_dir)
+        if not paths:
+            raise InputError("give at least one image file")
+        for p in paths:
+            if not Path(p).is_file():
+                raise InputError(f"{p}: no such image file")
+        if beam_size is not None and beam_size < 1:
+            raise InputError(f"--beam: must be >= 1, got {beam_size}")
+        images = torch.from_numpy(np.stack([read_image(Path(p), cfg.image_size) for p in paths]))
+        return caption_images(model, images, vocab, cfg.max_len, beam_size or cfg.beam_size)
+
+    def add_commands(self, cli, guarded) -> None:
+        import typer
+
+        def run(run_dir: Path, images: list[Path], beam: int) -> None:
+            caps = guarded(lambda: self.caption(run_dir, images, beam or None))
+            for p, c in zip(images, caps):
+                sys.stdout.write(f"{p}\t{c}\n")
+
+        @cli.command("caption")
+        def caption(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab caption train'."),
+                    images: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, ...)."),
+                    beam: int = typer.Option(0, "--beam", help="Beam size (0: the run's beam_size; 1: greedy).")):
+            """Caption image files: one 'file<TAB>caption' line each."""
+            run(run_dir, images, beam)
+
+        @cli.command("predict")
+        def predict(run_dir: Path = typer.Argument(...), images: list[Path] = typer.Argument(...),
+                    beam: int = typer.Option(0, "--beam")):
+            """Same as caption."""
+            run(run_dir, images, beam)
+
+
+APP = CaptionApp()

@@ -1,0 +1,159 @@
+"""Images with captions, for captioning.
+
+An item is an image (``(3, S, S)`` float32 in [0, 1], resized to ``S``) and one or more
+reference captions. Sources (:func:`load_captions`):
+
+- ``"shapes"`` (embedded default, generated): one or two shapes (circle, square,
+  triangle; six colours; small or large) on a noisy background, captioned by a small
+  grammar — "a large red circle", "a small blue square left of a green triangle" — with
+  two phrasings per image where the relation allows ("X left of Y" / "Y right of X").
+  Captioning it needs what, which colour, how big and where.
+- A directory holding images and ``captions.tsv`` (or ``captions.txt``): one line per
+  caption, ``file<TAB>caption``; an image may have several lines (several references).
+  Images are read with Pillow (PNG, JPEG, ...).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["Captioned", "WordVocab", "load_captions", "read_image", "shape_images", "tokenize"]
+
+COLOURS = {"red": (0.9, 0.1, 0.1), "green": (0.1, 0.75, 0.2), "blue": (0.15, 0.3, 0.95),
+           "yellow": (0.95, 0.85, 0.1), "purple": (0.6, 0.2, 0.8), "white": (0.97, 0.97, 0.97)}
+SHAPES = ("circle", "square", "triangle")
+
+
+@dataclass
+class Captioned:
+    """An image ``(3, S, S)`` float32 and its reference captions (at least one)."""
+
+    image: np.ndarray
+    captions: list[str]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words and punctuation marks."""
+    return re.findall(r"[a-z0-9']+|[^\sa-z0-9']", text.lower())
+
+
+class WordVocab:
+    """Words <-> ids with ``<pad>=0, <s>=1, </s>=2, <unk>=3``; words seen fewer than
+    ``min_count`` times in the training captions become ``<unk>``."""
+
+    SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+
+    def __init__(self, words: list[str]):
+        self.itos = self.SPECIALS + list(words)
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @classmethod
+    def build(cls, captions: list[str], min_count: int = 1) -> "WordVocab":
+        counts = Counter(w for c in captions for w in tokenize(c))
+        return cls(sorted(w for w, n in counts.items() if n >= min_count))
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.stoi.get(w, 3) for w in tokenize(text)]
+
+    def decode(self, ids) -> str:
+        return " ".join(self.itos[int(i)] for i in ids if int(i) > 2)
+
+
+def _mask(kind: str, S: int, cx: float, cy: float, r: float) -> np.ndarray:
+    y, x = np.mgrid[0:S, 0:S] + 0.5
+    if kind == "circle":
+        return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
+    if kind == "square":
+        return (abs(x - cx) <= r * 0.85) & (abs(y - cy) <= r * 0.85)
+    # an upward triangle: below its apex, inside both slanted sides, above its base
+    top, base = cy - r, cy + r * 0.8
+    half = (y - top) / (base - top) * r
+    return (y >= top) & (y <= base) & (abs(x - cx) <= half)
+
+
+def _describe(shape: dict) -> str:
+    return f"{shape['size']} {shape['colour']} {shape['kind']}"
+
+
+def shape_images(n: int, seed: int = 0, size: int = 32) -> list[Captioned]:
+    """``n`` images of the embedded default (see the module docstring)."""
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        img = np.empty((size, size, 3), dtype=np.float32)
+        img[:] = np.array([rng.uniform(0.0, 0.35)] * 3)  # a dark grey background
+        img += noise.normal(0.0, 0.03, img.shape).astype(np.float32)
+        shapes = []
+        for k in range(rng.choice((1, 2))):
+            big = rng.random() < 0.5
+            r = size * (rng.uniform(0.17, 0.22) if big else rng.uniform(0.08, 0.11))
+            shapes.append({"kind": rng.choice(SHAPES), "colour": rng.choice(list(COLOURS)),
+                           "size": "large" if big else "small", "r": r})
+        if len(shapes) == 1:
+            s = shapes[0]
+            s["cx"], s["cy"] = rng.uniform(s["r"], size - s["r"]), rng.uniform(s["r"], size - s["r"])
+            captions = [f"a {_describe(s)}"]
+        else:
+            a, b = shapes
+            horizontal = rng.random() < 0.5
+            # each whole shape in its own half along the relation's axis, so they never overlap
+            for s, lo, hi in ((a, 0.0, 0.5), (b, 0.5, 1.0)):
+                along = rng.uniform(lo * size + s["r"], max(lo * size + s["r"], hi * size - s["r"]))
+                across = rng.uniform(s["r"], size - s["r"])
+                s["cx"], s["cy"] = (along, across) if horizontal else (across, along)
+            first, second = ("left of", "right of") if horizontal else ("above", "below")
+            captions = [f"a {_describe(a)} {first} a {_describe(b)}", f"a {_describe(b)} {second} a {_describe(a)}"]
+        for s in shapes:
+            img[_mask(s["kind"], size, s["cx"], s["cy"], s["r"])] = COLOURS[s["colour"]]
+        out.append(Captioned(np.clip(img, 0, 1).transpose(2, 0, 1).copy(), captions))
+    return out
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB").resize((size, size), Image.BILINEAR)
+            return (np.asarray(im, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"{path}: not an image Pillow can read ({e})") from None
+
+
+def load_captions(source: str, n_default: int = 5000, seed: int = 0, size: int = 32) -> tuple[list[Captioned], str]:
+    """Items from ``source`` (``"shapes"`` or a directory, see the module docstring) and a
+    one-line description."""
+    if source == "shapes":
+        return shape_images(n_default, seed, size), f"{n_default} generated shape images (embedded)"
+    root = Path(source)
+    if not root.is_dir():
+        raise InputError(f"{source}: not a directory (give a directory of images with captions.tsv, or 'shapes')")
+    index = next((root / n for n in ("captions.tsv", "captions.txt") if (root / n).is_file()), None)
+    if index is None:
+        raise InputError(f"{root}: no captions.tsv (one line per caption: file<TAB>caption)")
+    captions: dict[str, list[str]] = {}
+    for no, line in enumerate(index.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, text = line.partition("\t")
+        if not sep or not text.strip() or not name.strip():
+            raise InputError(f"{index}, line {no}: expected 'file<TAB>caption', got {line[:60]!r}")
+        if not (root / name.strip()).is_file():
+            raise InputError(f"{index}, line {no}: image {name.strip()!r} not found in {root}")
+        captions.setdefault(name.strip(), []).append(text.strip())
+    if not captions:
+        raise InputError(f"{index}: no captions")
+    items = [Captioned(read_image(root / name, size), caps) for name, caps in sorted(captions.items())]
+    return items, f"{len(items)} images from {root}"

@@ -1,0 +1,136 @@
+"""Image captioning: the generated shapes, caption files, the encoder, scores, and the app end to end."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import read_json
+from PIL import Image
+
+from rnnlab.apps.caption import CaptionConfig, caption_scores, pairs
+from rnnlab.data.images import COLOURS, SHAPES, Captioned, WordVocab, load_captions, shape_images, tokenize
+from rnnlab.errors import InputError
+from rnnlab.models import ImageEncoder
+
+
+def save_png(path, image):
+    Image.fromarray((image.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(path)
+
+
+def test_shapes_are_deterministic_and_follow_the_grammar():
+    a, b = shape_images(50, seed=2), shape_images(50, seed=2)
+    words = {"a", "small", "large", "left", "right", "of", "above", "below", *COLOURS, *SHAPES}
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.image, y.image)
+        assert x.captions == y.captions
+        assert x.image.shape == (3, 32, 32) and x.image.min() >= 0 and x.image.max() <= 1
+        for c in x.captions:
+            assert set(tokenize(c)) <= words
+    two = [x for x in a if len(x.captions) == 2]
+    assert two and len(two) < len(a)
+    for x in two:  # the second phrasing mirrors the first: "A left of B" / "B right of A"
+        first, second = x.captions
+        for rel, mirror in (("left of", "right of"), ("above", "below")):
+            if f" {rel} " in first:
+                head, tail = first.split(f" {rel} ")
+                assert second == f"{tail} {mirror} {head}"
+
+
+def test_one_shape_colour_is_in_the_image():
+    for x in shape_images(30, seed=5):
+        if len(x.captions) == 1:
+            colour = next(c for c in COLOURS if c in x.captions[0])
+            rgb = np.array(COLOURS[colour], dtype=np.float32)[:, None, None]
+            assert (np.abs(x.image - rgb).max(0) < 1e-6).sum() > 5  # pixels painted that colour
+
+
+def test_vocab():
+    v = WordVocab.build(["a red circle", "a red square", "a blue circle"], min_count=2)
+    assert v.itos[:4] == ["<pad>", "<s>", "</s>", "<unk>"] and set(v.itos[4:]) == {"a", "red", "circle"}
+    assert v.decode(v.encode("a red circle")) == "a red circle"
+    assert v.encode("a blue circle")[1] == 3  # unknown
+    assert tokenize("A Dog, running!") == ["a", "dog", ",", "running", "!"]
+
+
+def test_pairs_one_row_per_caption():
+    items = [Captioned(np.zeros((3, 8, 8), np.float32), ["a b", "b"]), Captioned(np.ones((3, 8, 8), np.float32), ["a"])]
+    v = WordVocab(["a", "b"])
+    img, t_in, t_out = pairs(items, v)
+    assert img.shape == (3, 3, 8, 8) and float(img[2].mean()) == 1.0
+    assert t_in.tolist() == [[1, 4, 5], [1, 5, 0], [1, 4, 0]]
+    assert t_out.tolist() == [[4, 5, 2], [5, 2, 0], [4, 2, 0]]
+
+
+def test_scores():
+    refs = [["a large red circle", "a red circle on the left"], ["a small blue square"]]
+    perfect = caption_scores(["a red circle on the left", "a small blue square"], refs)
+    assert perfect["exact"] == 1.0 and perfect["bleu"] == pytest.approx(100.0)
+    wrong = caption_scores(["a large green triangle", "a small blue square"], refs)
+    assert wrong["exact"] == 0.5 and wrong["bleu"] < 100
+
+
+def test_image_encoder():
+    enc = ImageEncoder([8, 16], vector_size=12)
+    assert enc(torch.randn(2, 3, 16, 16)).shape == (2, 12)
+    with pytest.raises(ValueError, match="images"):
+        enc(torch.randn(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="channels"):
+        ImageEncoder([])
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="image_size"):
+        CaptionConfig(image_size=4, channels=[8, 8, 8])
+    with pytest.raises(ValueError, match="cell"):
+        CaptionConfig(cell="tcn")
+
+
+def test_caption_directory(tmp_path):
+    items = shape_images(3, seed=1)
+    for i, it in enumerate(items):
+        save_png(tmp_path / f"img{i}.png", it.image)
+    (tmp_path / "captions.tsv").write_text("img0.png\ta red thing\nimg0.png\tsomething red\n\nimg1.png\ta thing\n"
+                                           "img2.png\tanother\n")
+    got, desc = load_captions(str(tmp_path), size=16)
+    assert "3 images" in desc and [g.captions for g in got][0] == ["a red thing", "something red"]
+    assert got[0].image.shape == (3, 16, 16)
+    (tmp_path / "captions.tsv").write_text("img0.png a caption without a tab\n")
+    with pytest.raises(InputError, match="captions.tsv, line 1: expected 'file<TAB>caption'"):
+        load_captions(str(tmp_path))
+    (tmp_path / "captions.tsv").write_text("img0.png\tok\nnope.png\tmissing\n")
+    with pytest.raises(InputError, match="line 2: image 'nope.png' not found"):
+        load_captions(str(tmp_path))
+    (tmp_path / "bad.png").write_text("not an image")
+    (tmp_path / "captions.tsv").write_text("bad.png\ta caption\n")
+    with pytest.raises(InputError, match="bad.png: not an image"):
+        load_captions(str(tmp_path))
+    (tmp_path / "captions.tsv").unlink()
+    with pytest.raises(InputError, match="no captions.tsv"):
+        load_captions(str(tmp_path))
+    with pytest.raises(InputError, match="not a directory"):
+        load_captions(str(tmp_path / "img0.png"))
+
+
+def test_cli_end_to_end(tmp_path, cli):
+    run = tmp_path / "run"
+    code, out, err = cli("caption", "train", "--quick", "--epochs", "5", "--out", str(run), "--set", "images=1000",
+                         "--set", "hidden_size=64", "--set", "beam_size=2", "--set", "train.lr=0.006")
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["test_bleu"] > m["baseline_most_frequent_bleu"] + 15
+    assert m["test_images"] == 100
+    assert (run / "examples.png").exists() and (run / "vocab.json").exists()
+    code, out, err = cli("caption", "evaluate", str(run))
+    assert code == 0, err
+    assert read_json(run / "metrics.json")["test_bleu"] == pytest.approx(m["test_bleu"])
+    imgs = []
+    for i, it in enumerate(shape_images(2, seed=99)):
+        imgs.append(tmp_path / f"x{i}.png")
+        save_png(imgs[-1], it.image)
+    code, out, err = cli("caption", "caption", str(run), *map(str, imgs), "--beam", "1")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{imgs[0]}\t") and lines[0].split("\t")[1].strip()
+    code, out, err = cli("caption", "caption", str(run), str(tmp_path / "missing.png"))
+    assert code == 2 and "missing.png" in err
+    code, out, err = cli("caption", "caption", str(run), str(run / "config.json"))
+    assert code == 2 and "not an image" in err
