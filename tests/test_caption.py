@@ -69,12 +69,32 @@ def test_scores():
 
 
 def test_image_encoder():
-    enc = ImageEncoder([8, 16], vector_size=12)
+    enc = ImageEncoder([8, 16], vector_size=12, image_size=16)
     assert enc(torch.randn(2, 3, 16, 16)).shape == (2, 12)
     with pytest.raises(ValueError, match="images"):
         enc(torch.randn(2, 1, 16, 16))
+    with pytest.raises(ValueError, match=r"images: expected \(B, 3, 16, 16\)"):
+        enc(torch.randn(2, 3, 20, 20))  # flattening fixes the size
+    avg = ImageEncoder([8, 16], vector_size=12, pooling="average")
+    assert avg(torch.randn(2, 3, 20, 28)).shape == (2, 12)  # averaging takes any size
     with pytest.raises(ValueError, match="channels"):
         ImageEncoder([])
+    with pytest.raises(ValueError, match="pooling"):
+        ImageEncoder([8], pooling="max")
+
+
+def test_flattened_encoder_tells_left_from_right():
+    """The same shape on the left and on the right: average pooling cannot tell them
+    apart (convolutions and pooling move with the shape), flattening can."""
+    torch.manual_seed(0)
+    left, right = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    left[..., 12:16, 8:12] = 1.0
+    right[..., 12:16, 16:20] = 1.0  # moved by 8 pixels, a multiple of the two pools' stride
+    flat = ImageEncoder([4, 4], vector_size=6, image_size=32).eval()
+    avg = ImageEncoder([4, 4], vector_size=6, pooling="average").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(avg(left), avg(right))
+        assert (flat(left) - flat(right)).abs().max() > 1e-3
 
 
 def test_config_checks():
@@ -112,12 +132,12 @@ def test_caption_directory(tmp_path):
 
 def test_cli_end_to_end(tmp_path, cli):
     run = tmp_path / "run"
-    code, out, err = cli("caption", "train", "--quick", "--epochs", "5", "--out", str(run), "--set", "images=1000",
-                         "--set", "hidden_size=64", "--set", "beam_size=2", "--set", "train.lr=0.006")
+    code, out, err = cli("caption", "train", "--quick", "--epochs", "10", "--out", str(run), "--set", "images=1500",
+                         "--set", "hidden_size=64", "--set", "beam_size=2", "--set", "train.lr=0.003")
     assert code == 0, err
     m = read_json(run / "metrics.json")
     assert m["test_bleu"] > m["baseline_most_frequent_bleu"] + 15
-    assert m["test_images"] == 100
+    assert m["test_images"] == 150
     assert (run / "examples.png").exists() and (run / "vocab.json").exists()
     code, out, err = cli("caption", "evaluate", str(run))
     assert code == 0, err

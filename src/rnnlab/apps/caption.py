@@ -39,7 +39,8 @@ PAD, BOS, EOS = 0, 1, 2
 class CaptionConfig:
     """data: "shapes" (embedded, generated; ``images`` of them) or a directory of images
     with ``captions.tsv``. image_size: images are resized to this square. Encoder:
-    ``channels`` per convolutional block, ``vector_size``. Decoder: ``cell`` with
+    ``channels`` per convolutional block, ``pooling`` of the last feature map (flatten:
+    keeps where things are; average), ``vector_size``. Decoder: ``cell`` with
     ``hidden_size`` units over ``num_layers``, word embeddings of ``embed_size``,
     dropout. min_count: rarer words become <unk>. max_len: longest caption generated
     (words). beam_size: 1 = greedy. val_fraction / test_fraction: images held out for
@@ -49,6 +50,7 @@ class CaptionConfig:
     images: int = 6000
     image_size: int = 32
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    pooling: str = "flatten"
     vector_size: int = 256
     cell: str = "lstm"
     hidden_size: int = 256
@@ -65,7 +67,7 @@ class CaptionConfig:
                                                                    schedule="cosine", log_every=50))
 
     def __post_init__(self) -> None:
-        check_choices(self, cell=("lstm", "gru", "rnn"))
+        check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("flatten", "average"))
         for name in ("images", "image_size", "vector_size", "hidden_size", "num_layers", "embed_size",
                      "min_count", "max_len", "beam_size", "batch_size"):
             if getattr(self, name) < 1:
@@ -83,7 +85,7 @@ class Captioner(nn.Module):
 
     def __init__(self, cfg: CaptionConfig, vocab_size: int):
         super().__init__()
-        self.encoder = ImageEncoder(cfg.channels, cfg.vector_size)
+        self.encoder = ImageEncoder(cfg.channels, cfg.vector_size, cfg.image_size, cfg.pooling)
         self.decoder = VecToSeq(cfg.vector_size, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers,
                                 dropout=cfg.dropout, init_from_vector=True, feed_vector=True,
                                 num_embeddings=vocab_size, embed_size=cfg.embed_size)
@@ -158,7 +160,7 @@ class CaptionApp(App):
 
     def quick_config(self) -> CaptionConfig:
         return CaptionConfig(images=3000, channels=[16, 32, 64], vector_size=128, hidden_size=128, embed_size=32,
-                             train=TrainConfig(epochs=6, lr=3e-3, clip_norm=5.0, schedule="cosine", log_every=20))
+                             train=TrainConfig(epochs=12, lr=3e-3, clip_norm=5.0, schedule="cosine", log_every=20))
 
     def _data(self, cfg: CaptionConfig, run_dir: Path, create: bool):
         items, desc = load_captions(cfg.data, cfg.images, cfg.train.seed, cfg.image_size)

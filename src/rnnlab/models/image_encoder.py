@@ -1,8 +1,11 @@
 """A small convolutional network that turns an image into the vector a decoder starts from.
 
-``ImageEncoder(channels=(32, 64, 128), vector_size=256)``: blocks of 3×3 convolution,
-batch normalisation, ReLU and 2×2 max-pooling, then global average pooling and a linear
-layer: ``(B, 3, S, S) -> (B, vector_size)``. It is the "vector" side of the
+``ImageEncoder(channels=(32, 64, 128), vector_size=256, image_size=32)``: blocks of 3×3
+convolution, batch normalisation, ReLU and 2×2 max-pooling, then a linear layer on the
+flattened last feature map: ``(B, 3, S, S) -> (B, vector_size)``. Flattening keeps
+*where* each feature fired, which a caption saying "left of" or "above" needs; global
+average pooling (``pooling="average"``, any image size) throws that away — on the
+generated shapes it got most relations wrong. It is the "vector" side of the
 vector→sequence topology (Vinyals et al. 2015's Show and Tell, with a CNN trained from
 scratch instead of an ImageNet one, which no machine here can download).
 """
@@ -17,19 +20,28 @@ __all__ = ["ImageEncoder"]
 
 
 class ImageEncoder(nn.Module):
-    def __init__(self, channels: Sequence[int] = (32, 64, 128), vector_size: int = 256, in_channels: int = 3):
+    def __init__(self, channels: Sequence[int] = (32, 64, 128), vector_size: int = 256, image_size: int = 32,
+                 pooling: str = "flatten", in_channels: int = 3):
         super().__init__()
         if not channels or any(int(c) < 1 for c in channels):
             raise ValueError(f"channels: expected a non-empty list of positive widths, got {list(channels)}")
+        if pooling not in ("flatten", "average"):
+            raise ValueError(f"pooling: expected 'flatten' or 'average', got {pooling!r}")
+        side = image_size // 2 ** len(channels)
+        if pooling == "flatten" and side < 1:
+            raise ValueError(f"image_size: {image_size} is too small for {len(channels)} pooling blocks")
         blocks, prev = [], in_channels
         for c in channels:
             blocks += [nn.Conv2d(prev, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
             prev = c
         self.features = nn.Sequential(*blocks)
-        self.proj = nn.Linear(prev, vector_size)
-        self.in_channels, self.vector_size = in_channels, vector_size
+        self.proj = nn.Linear(prev * side * side if pooling == "flatten" else prev, vector_size)
+        self.in_channels, self.vector_size, self.image_size, self.pooling = in_channels, vector_size, image_size, pooling
 
     def forward(self, images: Tensor) -> Tensor:
-        if images.dim() != 4 or images.shape[1] != self.in_channels:
-            raise ValueError(f"images: expected (B, {self.in_channels}, height, width), got {tuple(images.shape)}")
-        return self.proj(self.features(images).mean((2, 3)))
+        expected = (self.image_size, self.image_size) if self.pooling == "flatten" else None
+        if images.dim() != 4 or images.shape[1] != self.in_channels or (expected and images.shape[2:] != expected):
+            size = f"{self.image_size}, {self.image_size}" if expected else "height, width"
+            raise ValueError(f"images: expected (B, {self.in_channels}, {size}), got {tuple(images.shape)}")
+        maps = self.features(images)
+        return self.proj(maps.flatten(1) if self.pooling == "flatten" else maps.mean((2, 3)))
