@@ -154,3 +154,13 @@ def test_cli_end_to_end(tmp_path, cli):
     assert code == 2 and "missing.png" in err
     code, out, err = cli("caption", "caption", str(run), str(run / "config.json"))
     assert code == 2 and "not an image" in err
+
+
+@pytest.mark.slow
+def test_quick_default_beats_the_most_frequent_caption(tmp_path, cli):
+    run = tmp_path / "run"
+    code, out, err = cli("caption", "train", "--quick", "--out", str(run))
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["test_bleu"] > m["baseline_most_frequent_bleu"] + 40
+    assert m["test_exact"] > 0.3

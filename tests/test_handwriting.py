@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import read_json
 
-from rnnlab.apps.handwriting import APP, HandwritingConfig, baseline_nll, encode_batch
+from rnnlab.apps.handwriting import HandwritingConfig, baseline_nll, encode_batch
 from rnnlab.attention import GaussianWindow
 from rnnlab.data.strokes import Handwriting, font_handwriting, load_strokes, to_offsets, to_strokes, zen_words
 from rnnlab.errors import InputError
@@ -308,3 +308,15 @@ def test_cli_reads_user_jsonl(tmp_path, cli):
     longest = max(len(s.points) for s in samples)
     assert ("left out" in err) == (longest > 300)
     assert math.isfinite(read_json(run / "metrics.json")["val_nll_per_point"])
+
+
+@pytest.mark.slow
+def test_quick_default_learns_to_read_its_text(tmp_path, cli):
+    """`--quick` on the embedded default: far below the baseline, and the window reaches
+    the end of most validation texts."""
+    run = tmp_path / "run"
+    code, out, err = cli("handwriting", "train", "--quick", "--out", str(run))
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["val_nll_per_point"] < m["baseline_gaussian_nll_per_point"] - 2.0
+    assert m["val_window_at_end"] > 0.7
