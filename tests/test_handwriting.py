@@ -287,6 +287,10 @@ def test_cli_end_to_end(tmp_path, cli):
     assert out.strip() == str(png) and png.exists()
     written = read_json(png.with_suffix(".json"))
     assert written["text"] == word and sum(len(s) for s in written["strokes"]) <= 60
+    back = tmp_path / "back.jsonl"
+    back.write_text(png.with_suffix(".json").read_text())  # one line of the training format
+    (sample,), _ = load_strokes(str(back))
+    assert sample.text == word
     code, out, err = cli("handwriting", "write", str(run), "--text", "Q7!")
     assert code == 2 and "not in the model's alphabet" in err and "'!'" in err
     code, out, err = cli("handwriting", "write", str(run), "--text", word, "--bias", "-1")

@@ -18,6 +18,7 @@ writing, Graves §5.4) and draws it, with the window's path along the text benea
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from ..errors import InputError
 from ..models import HandwritingSynthesis, mixture_nll, mixture_sample
 from ..report import save_figure
 from ..training import TrainConfig, Trainer
-from ..training.io import read_json, write_json
+from ..training.io import atomic_write, read_json, write_json
 from .base import App, RunContext
 
 __all__ = ["HandwritingConfig", "HandwritingApp", "APP"]
@@ -291,14 +292,16 @@ class HandwritingApp(App):
 
     def write(self, run_dir: Path, text: str, out: Path | None = None, bias: float = 1.0, seed: int = 0,
               max_points: int | None = None) -> Path:
-        """Write ``text`` with the run's model: a PNG (the writing and its window) and the
-        points as JSON strokes next to it; returns the PNG's path."""
+        """Write ``text`` with the run's model: a PNG (the writing and its window) and, next
+        to it with the suffix ``.json``, the strokes as one line of the ``.jsonl`` training
+        format; returns the PNG's path."""
         _, meta, model = self.load(run_dir)
         points, phi = self.generate(model, meta, text, bias, seed, max_points)
         out = Path(out) if out is not None else run_dir / "written.png"
         plot_writing(out, [(f"bias {bias}: \u201c{text}\u201d", text, points, phi)])
+        # one line in the training-file format, so written samples can be read back as data
         strokes = [s.round(4).tolist() for s in to_strokes(points)]
-        write_json(out.with_suffix(".json"), {"text": text, "strokes": strokes})
+        atomic_write(out.with_suffix(".json"), json.dumps({"text": text, "strokes": strokes}) + "\n")
         return out
 
     def add_commands(self, cli, guarded) -> None:
