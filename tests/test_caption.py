@@ -164,3 +164,32 @@ def test_quick_default_beats_the_most_frequent_caption(tmp_path, cli):
     m = read_json(run / "metrics.json")
     assert m["test_bleu"] > m["baseline_most_frequent_bleu"] + 40
     assert m["test_exact"] > 0.3
+
+
+def test_attending_captioner_reads_positions_with_their_coordinates():
+    from rnnlab.apps.caption import Captioner
+
+    cfg = CaptionConfig(image_size=16, channels=[4, 8], attention="additive", hidden_size=8, embed_size=4)
+    model = Captioner(cfg, vocab_size=7).eval()
+    images = torch.rand(2, 3, 16, 16)
+    mem = model.memory(images)
+    assert mem.shape == (2, 16, 8 + 2)  # a 4 × 4 map, 8 channels + (x, y)
+    torch.testing.assert_close(mem[0, 0, -2:], torch.tensor([-1.0, -1.0]))  # top left
+    torch.testing.assert_close(mem[0, 3, -2:], torch.tensor([1.0, -1.0]))  # top right
+    assert model(images, torch.randint(0, 7, (2, 5))).shape == (2, 5, 7)
+    out = model.generate(images, max_len=4, beam_size=2)
+    assert out.extras.shape[0] == 2 and out.extras.shape[2] == 16
+
+
+def test_cli_attention(tmp_path, cli):
+    run = tmp_path / "run"
+    code, out, err = cli("caption", "train", "--quick", "--epochs", "6", "--out", str(run), "--set", "images=1200",
+                         "--set", "hidden_size=64", "--set", "attention=additive", "--set", "train.lr=0.004")
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["test_bleu"] > m["baseline_most_frequent_bleu"] + 15
+    assert (run / "attention.png").exists()
+    img = tmp_path / "x.png"
+    save_png(img, shape_images(1, seed=7)[0].image)
+    code, out, err = cli("caption", "caption", str(run), str(img))
+    assert code == 0 and out.startswith(f"{img}\t"), err

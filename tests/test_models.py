@@ -147,3 +147,46 @@ def test_encoder_decoder_learns_to_reverse(attention):
     assert exact > 0.9
     if attention:
         assert out.extras.shape[:2] == out.tokens.shape
+
+
+@pytest.mark.parametrize("attention", ["additive", "dot", None])
+def test_decoder_from_any_memory(attention):
+    """Without a token encoder the decoder starts from a given memory; masked positions get
+    no attention and the start state depends only on the valid ones."""
+    torch.manual_seed(0)
+    V = 9
+    model = rnnlab.EncoderDecoder(None, V, embed_size=8, hidden_size=12, attention=attention, dropout=0.0,
+                                  memory_size=5).eval()
+    assert model.encoder is None
+    memory = torch.randn(2, 4, 5)
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    junk = memory.clone()
+    junk[1, 2:] = 100.0
+    tgt_in = torch.randint(3, V, (2, 3))
+    with torch.no_grad():
+        a, att_a = model.decode(model.start(memory, mask), tgt_in)
+        b, att_b = model.decode(model.start(junk, mask), tgt_in)
+    torch.testing.assert_close(a, b)  # padding of the memory changes nothing
+    if attention:
+        assert att_a.shape == (2, 3, 4) and torch.all(att_a[1, :, 2:] == 0)
+        torch.testing.assert_close(att_a.sum(-1), torch.ones(2, 3))
+    out = model.generate_from(model.start(memory, mask), max_len=5, beam_size=2)
+    assert out.tokens.shape[0] == 2
+    with pytest.raises(ValueError, match="memory"):
+        model.start(torch.randn(2, 4, 6))
+    with pytest.raises(ValueError, match="no token encoder"):
+        model.encode(torch.randint(0, V, (2, 3)), torch.tensor([3, 2]))
+    with pytest.raises(ValueError, match="memory_size"):
+        rnnlab.EncoderDecoder(None, V)
+
+
+def test_encode_is_start_from_the_token_encoders_memory():
+    torch.manual_seed(0)
+    model = rnnlab.EncoderDecoder(11, 9, embed_size=8, hidden_size=6, attention="additive").eval()
+    src, lengths = torch.randint(3, 11, (3, 5)), torch.tensor([5, 2, 4])
+    tgt_in = torch.randint(3, 9, (3, 4))
+    with torch.no_grad():
+        direct, _ = model(src, lengths, tgt_in)
+        again, _ = model.decode(model.encode(src, lengths), tgt_in)
+    torch.testing.assert_close(direct, again)
+    assert model.memory_size == 12  # bidirectional: 2 × hidden_size

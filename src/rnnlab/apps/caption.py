@@ -5,6 +5,12 @@ A convolutional :class:`~rnnlab.models.ImageEncoder` turns the image into a vect
 step, emitting the caption word by word; beam search decodes. Every (image, caption)
 pair is a training example, so an image with several references teaches all of them.
 
+With ``--set attention=additive`` (or ``dot``, ``general``) it is Xu et al.'s (2015) Show,
+Attend and Tell instead: the decoder of :class:`~rnnlab.models.EncoderDecoder` reads the
+CNN's last feature map as a memory of ``h × w`` positions (each with its normalised x, y
+appended, so a context vector says where it came from) and attends to it at every word;
+``attention.png`` shows where it looked for each word.
+
 Held-out metrics on a test split of images: corpus BLEU against all of an image's
 references (sacrebleu), and the fraction of images whose caption equals one of them,
 against the baseline that gives every image the training set's most frequent caption.
@@ -24,7 +30,7 @@ from torch import Tensor, nn
 
 from ..data.images import Captioned, WordVocab, read_image, load_captions
 from ..errors import InputError
-from ..models import ImageEncoder, VecToSeq
+from ..models import EncoderDecoder, ImageEncoder, VecToSeq
 from ..training import TensorBatches, TrainConfig, Trainer
 from ..training.config import check_choices
 from ..training.io import read_json, write_json
@@ -40,7 +46,9 @@ class CaptionConfig:
     """data: "shapes" (embedded, generated; ``images`` of them) or a directory of images
     with ``captions.tsv``. image_size: images are resized to this square. Encoder:
     ``channels`` per convolutional block, ``pooling`` of the last feature map (flatten:
-    keeps where things are; average), ``vector_size``. Decoder: ``cell`` with
+    keeps where things are; average), ``vector_size``. attention: None (Show and Tell:
+    the image as one vector) or additive | dot | general (Show, Attend and Tell: attend
+    to the feature map's positions; ``pooling`` and ``vector_size`` then unused). Decoder: ``cell`` with
     ``hidden_size`` units over ``num_layers``, word embeddings of ``embed_size``,
     dropout. min_count: rarer words become <unk>. max_len: longest caption generated
     (words). beam_size: 1 = greedy. val_fraction / test_fraction: images held out for
@@ -52,6 +60,7 @@ class CaptionConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     pooling: str = "flatten"
     vector_size: int = 256
+    attention: str | None = None
     cell: str = "lstm"
     hidden_size: int = 256
     num_layers: int = 1
@@ -67,7 +76,8 @@ class CaptionConfig:
                                                                    schedule="cosine", log_every=50))
 
     def __post_init__(self) -> None:
-        check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("flatten", "average"))
+        check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("flatten", "average"),
+                      attention=(None, "additive", "dot", "general"))
         for name in ("images", "image_size", "vector_size", "hidden_size", "num_layers", "embed_size",
                      "min_count", "max_len", "beam_size", "batch_size"):
             if getattr(self, name) < 1:
@@ -80,21 +90,41 @@ class CaptionConfig:
 
 
 class Captioner(nn.Module):
-    """``ImageEncoder`` + ``VecToSeq``: ``forward(images, tgt_in) -> logits (B, T, V)``;
-    ``generate(images, max_len, beam_size)`` -> :class:`~rnnlab.decoding.Decoded`."""
+    """``ImageEncoder`` + a decoder: ``forward(images, tgt_in) -> logits (B, T, V)``;
+    ``generate(images, max_len, beam_size)`` -> :class:`~rnnlab.decoding.Decoded` (with
+    attention, its ``extras`` are the weights over the feature map, ``(B, L, h·w)``)."""
 
     def __init__(self, cfg: CaptionConfig, vocab_size: int):
         super().__init__()
         self.encoder = ImageEncoder(cfg.channels, cfg.vector_size, cfg.image_size, cfg.pooling)
-        self.decoder = VecToSeq(cfg.vector_size, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers,
-                                dropout=cfg.dropout, init_from_vector=True, feed_vector=True,
-                                num_embeddings=vocab_size, embed_size=cfg.embed_size)
+        self.attend = cfg.attention is not None
+        if self.attend:
+            self.decoder = EncoderDecoder(None, vocab_size, cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers,
+                                          attention=cfg.attention, dropout=cfg.dropout, pad_id=PAD, bos_id=BOS,
+                                          eos_id=EOS, memory_size=self.encoder.map_channels + 2)
+        else:
+            self.decoder = VecToSeq(cfg.vector_size, vocab_size, cfg.hidden_size, cfg.cell,
+                                    num_layers=cfg.num_layers, dropout=cfg.dropout, init_from_vector=True,
+                                    feed_vector=True, num_embeddings=vocab_size, embed_size=cfg.embed_size)
+
+    def memory(self, images: Tensor) -> Tensor:
+        """The feature map as ``(B, h·w, C + 2)`` positions, row by row, each with its
+        x and y in [-1, 1]."""
+        maps = self.encoder.feature_map(images)
+        B, C, h, w = maps.shape
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        where = torch.stack([xs, ys]).to(maps).expand(B, 2, h, w)
+        return torch.cat([maps, where], 1).flatten(2).transpose(1, 2)
 
     def forward(self, images: Tensor, tgt_in: Tensor) -> Tensor:
+        if self.attend:
+            return self.decoder.decode(self.decoder.start(self.memory(images)), tgt_in)[0]
         return self.decoder(self.encoder(images), tgt_in)
 
     @torch.no_grad()
     def generate(self, images: Tensor, max_len: int, beam_size: int = 1):
+        if self.attend:
+            return self.decoder.generate_from(self.decoder.start(self.memory(images)), max_len, beam_size)
         v = self.encoder(images)
         if beam_size == 1:
             return self.decoder.generate(v, max_len, BOS, EOS, strategy="greedy")
@@ -208,6 +238,8 @@ class CaptionApp(App):
         common = Counter(c for it in train for c in it.captions).most_common(1)[0][0]
         base = caption_scores([common] * len(test), refs)
         self._plot_examples(run_dir / "examples.png", test[:8], hyps[:8])
+        if model.attend:
+            self._plot_attention(run_dir / "attention.png", model, images[:1], vocab, cfg)
         return {"test_bleu": ours["bleu"], "test_exact": ours["exact"], "baseline_most_frequent_bleu": base["bleu"],
                 "baseline_most_frequent_exact": base["exact"], "test_images": len(test)}
 
@@ -229,6 +261,36 @@ class CaptionApp(App):
             ax.imshow(it.image.transpose(1, 2, 0))
             mark = "" if h in it.captions else "  ✗"
             ax.set_title(f"{h}{mark}\nref: {it.captions[0]}", fontsize=6)
+        fig.tight_layout()
+        save_figure(fig, path)
+
+    @staticmethod
+    def _plot_attention(path: Path, model: Captioner, image: Tensor, vocab: WordVocab, cfg: CaptionConfig) -> None:
+        """The image, then for each generated word where the decoder looked (its weights
+        over the feature map, scaled up to the image)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from ..report import save_figure
+
+        res = model.generate(image, cfg.max_len, cfg.beam_size)
+        n = int(res.lengths[0])
+        words = [vocab.itos[int(t)] if int(t) != EOS else "</s>" for t in res.tokens[0, :n]]
+        side = cfg.image_size // 2 ** len(cfg.channels)
+        weights = res.extras[0, :n].reshape(n, side, side).numpy()
+        fig, axes = plt.subplots(1, n + 1, figsize=(1.6 * (n + 1), 1.9), squeeze=False)
+        picture = image[0].numpy().transpose(1, 2, 0)
+        extent = (0, cfg.image_size, cfg.image_size, 0)
+        axes[0, 0].imshow(picture)
+        axes[0, 0].set_title("image", fontsize=7)
+        for ax, word, wt in zip(axes[0, 1:], words, weights):
+            ax.imshow(picture, extent=extent)
+            ax.imshow(wt, cmap="gray", alpha=0.7, extent=extent, interpolation="bilinear")
+            ax.set_title(word, fontsize=7)
+        for ax in axes.flat:
+            ax.axis("off")
         fig.tight_layout()
         save_figure(fig, path)
 

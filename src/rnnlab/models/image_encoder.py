@@ -37,11 +37,20 @@ class ImageEncoder(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.proj = nn.Linear(prev * side * side if pooling == "flatten" else prev, vector_size)
         self.in_channels, self.vector_size, self.image_size, self.pooling = in_channels, vector_size, image_size, pooling
+        self.map_channels = prev  # channels of feature_map
 
-    def forward(self, images: Tensor) -> Tensor:
+    def feature_map(self, images: Tensor) -> Tensor:
+        """The last convolutional block's output ``(B, C, S / 2^k, S / 2^k)``: what an
+        attending decoder reads, one position at a time."""
+        self._check(images)
+        return self.features(images)
+
+    def _check(self, images: Tensor) -> None:
         expected = (self.image_size, self.image_size) if self.pooling == "flatten" else None
         if images.dim() != 4 or images.shape[1] != self.in_channels or (expected and images.shape[2:] != expected):
             size = f"{self.image_size}, {self.image_size}" if expected else "height, width"
             raise ValueError(f"images: expected (B, {self.in_channels}, {size}), got {tuple(images.shape)}")
-        maps = self.features(images)
+
+    def forward(self, images: Tensor) -> Tensor:
+        maps = self.feature_map(images)
         return self.proj(maps.flatten(1) if self.pooling == "flatten" else maps.mean((2, 3)))
