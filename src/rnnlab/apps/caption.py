@@ -31,8 +31,9 @@ from torch import Tensor, nn
 from ..data.images import Captioned, WordVocab, read_image, load_captions
 from ..errors import InputError
 from ..models import EncoderDecoder, ImageEncoder, VecToSeq
+from ..report import save_figure
 from ..training import TensorBatches, TrainConfig, Trainer
-from ..training.config import check_choices
+from ..training.config import check_choices, check_positive
 from ..training.io import read_json, write_json
 from .base import App, RunContext
 
@@ -78,10 +79,8 @@ class CaptionConfig:
     def __post_init__(self) -> None:
         check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("flatten", "average"),
                       attention=(None, "additive", "dot", "general"))
-        for name in ("images", "image_size", "vector_size", "hidden_size", "num_layers", "embed_size",
-                     "min_count", "max_len", "beam_size", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        check_positive(self, "images", "image_size", "vector_size", "hidden_size", "num_layers", "embed_size",
+                       "min_count", "max_len", "beam_size", "batch_size")
         if self.image_size < 2 ** len(self.channels):
             raise ValueError(f"image_size: {self.image_size} is too small for {len(self.channels)} pooling blocks "
                              f"(needs >= {2 ** len(self.channels)})")
@@ -250,8 +249,6 @@ class CaptionApp(App):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from ..report import save_figure
-
         cols = min(4, len(items))
         rows = -(-len(items) // cols)
         fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
@@ -272,8 +269,6 @@ class CaptionApp(App):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-
-        from ..report import save_figure
 
         res = model.generate(image, cfg.max_len, cfg.beam_size)
         n = int(res.lengths[0])

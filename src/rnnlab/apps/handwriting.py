@@ -32,6 +32,8 @@ from ..errors import InputError
 from ..models import HandwritingSynthesis, mixture_nll, mixture_sample
 from ..report import save_figure
 from ..training import TrainConfig, Trainer
+from ..training.batches import bucketed_by_length
+from ..training.config import check_positive
 from ..training.io import atomic_write, read_json, write_json
 from .base import App, RunContext
 
@@ -63,10 +65,8 @@ class HandwritingConfig:
                                                                    schedule="cosine", log_every=20))
 
     def __post_init__(self) -> None:
-        for name in ("samples", "max_words", "max_points", "hidden_size", "num_layers", "mixtures",
-                     "window_mixtures", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        check_positive(self, "samples", "max_words", "max_points", "hidden_size", "num_layers", "mixtures",
+                       "window_mixtures", "batch_size")
         if not 0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction: must be in (0, 0.5), got {self.val_fraction}")
 
@@ -92,17 +92,9 @@ def encode_batch(samples: list[Handwriting], alphabet: dict[str, int], scale: fl
 
 
 def batches_by_length(samples: list[Handwriting], batch_size: int, seed: int, epoch: int) -> list[list[Handwriting]]:
-    """Shuffled batches of samples of similar length (sorted inside pools of 20 batches,
-    so padding wastes little); the order depends only on (seed, epoch)."""
-    rng = random.Random(seed * 7919 + epoch)
-    order = list(range(len(samples)))
-    rng.shuffle(order)
-    pool, out = batch_size * 20, []
-    for p in range(0, len(order), pool):
-        chunk = sorted(order[p:p + pool], key=lambda i: len(samples[i].points))
-        out += [[samples[i] for i in chunk[j:j + batch_size]] for j in range(0, len(chunk), batch_size)]
-    rng.shuffle(out)
-    return out
+    """Shuffled batches of samples of similar length (:func:`~rnnlab.training.batches.bucketed_by_length`)."""
+    buckets = bucketed_by_length([len(s.points) for s in samples], batch_size, seed, epoch, pool_batches=20)
+    return [[samples[i] for i in b] for b in buckets]
 
 
 def baseline_nll(train: list[Handwriting], val: list[Handwriting], scale: float) -> float:

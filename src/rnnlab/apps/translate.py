@@ -31,6 +31,7 @@ from ..errors import InputError
 from ..models import EncoderDecoder
 from ..report import save_figure
 from ..training import TrainConfig, Trainer
+from ..training.batches import bucketed_by_length
 from ..training.config import check_choices
 from ..training.io import atomic_write, write_json
 from .base import App, RunContext
@@ -161,15 +162,7 @@ class PairBatches:
         return -(-len(self.xs) // self.batch_size)
 
     def __call__(self, epoch: int):
-        rng = random.Random(self.seed * 7919 + epoch)
-        order = list(range(len(self.xs)))
-        rng.shuffle(order)
-        pool = self.batch_size * 50
-        batches = []
-        for p in range(0, len(order), pool):
-            chunk = sorted(order[p:p + pool], key=lambda i: len(self.xs[i]))
-            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        rng.shuffle(batches)
+        batches = bucketed_by_length([len(x) for x in self.xs], self.batch_size, self.seed, epoch, pool_batches=50)
         return [make_batch([self.xs[i] for i in b], [self.ys[i] for i in b]) for b in batches]
 
 

@@ -4,11 +4,12 @@ exactly the batches an uninterrupted run would have seen."""
 from __future__ import annotations
 
 import math
+import random
 
 import torch
 from torch import Tensor
 
-__all__ = ["TensorBatches", "stream_batches"]
+__all__ = ["TensorBatches", "bucketed_by_length", "stream_batches"]
 
 
 class TensorBatches:
@@ -60,3 +61,19 @@ def stream_batches(ids: Tensor, batch_size: int, steps: int) -> tuple[Tensor, Te
     x = ids[: n * batch_size].view(batch_size, n)
     y = ids[1: n * batch_size + 1].view(batch_size, n)
     return x, y
+
+
+def bucketed_by_length(lengths: list[int], batch_size: int, seed: int, epoch: int, pool_batches: int) -> list[list[int]]:
+    """Shuffled batches of indices of items of similar length: items are shuffled, sorted
+    by length inside pools of ``pool_batches`` batches (so a batch wastes little on
+    padding), cut into batches, and the batches shuffled. The order depends only on
+    (seed, epoch), so a resumed run replays it."""
+    rng = random.Random(seed * 7919 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool, batches = batch_size * pool_batches, []
+    for p in range(0, len(order), pool):
+        chunk = sorted(order[p:p + pool], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches

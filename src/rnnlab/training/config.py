@@ -118,6 +118,14 @@ def apply_overrides(cfg: T, overrides: list[str] | None, source: str = "--set") 
     return from_dict(type(cfg), data, source)
 
 
+def check_positive(cfg: Any, *names: str) -> None:
+    """In a config's ``__post_init__``: every named field (a count or a size) must be
+    >= 1; raises ValueError naming the first that is not."""
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name}: must be >= 1, got {getattr(cfg, name)}")
+
+
 def check_choices(cfg: Any, **allowed: tuple) -> None:
     """In a config's ``__post_init__``: every named field must hold one of its allowed
     values (``None`` counts only if listed); raises ValueError naming the field."""
