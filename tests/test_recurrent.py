@@ -48,13 +48,15 @@ def assert_matches_torch(ours, ref, x, hx, lengths, batch_first, loss, msg=""):
 @pytest.mark.parametrize("num_layers,bidirectional", [(1, False), (2, True), (3, False), (1, True), (3, True)])
 def test_matches_torch(kind, backend, num_layers, bidirectional):
     ours_cls, torch_cls = kind
-    for batch_first, use_lengths, use_state in itertools.product([True, False], [False, True], [False, True]):
+    # lengths: none, unsorted (the hoisted backend sorts the batch), sorted with a tie (it does not)
+    for batch_first, lens, use_state in itertools.product([True, False], [None, [7, 3, 5, 1], [7, 5, 5, 1]],
+                                                          [False, True]):
         torch.manual_seed(0)
         ref = torch_cls(I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first)
         ours = ours_cls.from_torch(ref, backend=backend)
         shape = (B, T, I) if batch_first else (T, B, I)
         x = torch.randn(*shape)
-        lengths = torch.tensor([7, 3, 5, 1]) if use_lengths else None
+        lengths = None if lens is None else torch.tensor(lens)
         LD = num_layers * (2 if bidirectional else 1)
         hx = None
         if use_state:

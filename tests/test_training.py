@@ -194,3 +194,19 @@ def test_config_round_trip_and_errors():
     assert apply_overrides(cfg, ["lr=0.5", "schedule=cosine"]).lr == 0.5
     with pytest.raises(InputError, match="key=value"):
         apply_overrides(cfg, ["lr"])
+
+
+def test_bucketed_batches_cover_every_item_once_longest_first():
+    """Each batch is listed longest first (the hoisted backend then skips sorting it),
+    batches hold items of similar length, and the order replays for the same (seed, epoch)."""
+    from rnnlab.training.batches import bucketed_by_length
+
+    rng = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 200, (1000,), generator=rng).tolist()
+    batches = bucketed_by_length(lengths, 32, seed=1, epoch=0, pool_batches=50)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert all([lengths[i] for i in b] == sorted((lengths[i] for i in b), reverse=True) for b in batches)
+    spread = sum(lengths[b[0]] - lengths[b[-1]] for b in batches) / len(batches)
+    assert spread < 20  # vs about 190 for random batches of 32
+    assert batches == bucketed_by_length(lengths, 32, seed=1, epoch=0, pool_batches=50)
+    assert batches != bucketed_by_length(lengths, 32, seed=1, epoch=1, pool_batches=50)

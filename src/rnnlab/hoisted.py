@@ -69,6 +69,16 @@ def _empty_zero_padded(like: Tensor, shape: tuple[int, ...], ks: list[int]) -> T
     return buf
 
 
+def _weight_grad(d: Tensor, out: Tensor, h0: Tensor) -> Tensor:
+    """``sum_t d_t^T h_{t-1}`` over all steps as one GEMM: ``d`` is ``(T, B, G)`` (a
+    gate-gradient buffer or a slice of one), ``out`` the ``(T, B, H)`` outputs and ``h0``
+    the initial state. Step 0 (which reads ``h0``) is added on its own, so the shifted
+    outputs are never copied into one ``[h0; out[:-1]]`` buffer."""
+    G, H = d.shape[-1], out.shape[-1]
+    d_w = d[1:].reshape(-1, G).t().mm(out[:-1].reshape(-1, H))
+    return d_w.addmm_(d[0].t(), h0)
+
+
 def _final(buf: Tensor, ks: list[int], B: int) -> Tensor:
     """Each row's value after its own last step (rows are sorted by length)."""
     if ks[-1] == B:
@@ -143,9 +153,7 @@ class _LSTM(torch.autograd.Function):
             tg = dgg * g
             dgg.addcmul_(tg, g, value=-1.0)  # tanh' = 1 - g^2
             torch.mm(d, w_hh, out=dhk)  # dL/dh_{t-1}
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        d_w = dg.reshape(T * B, G).t().mm(h_prev.reshape(T * B, H))
-        return dg, dh, dc, d_w, None
+        return dg, dh, dc, _weight_grad(dg, out, h0), None
 
 
 class _GRU(torch.autograd.Function):
@@ -215,10 +223,8 @@ class _GRU(torch.autograd.Function):
             dr.addcmul_(dr, r, value=-1.0)  # dL/dr_pre
             torch.addmm(direct, d[:, : 2 * H], w_hh[: 2 * H], out=dhk)
             dhk.addmm_(dhn[t, :k], w_hh[2 * H:])
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0).reshape(T * B, H)
-        d_rz, d_n = dx[..., : 2 * H].reshape(T * B, 2 * H), dhn.reshape(T * B, H)
-        d_w = torch.cat([d_rz.t().mm(h_prev), d_n.t().mm(h_prev)], 0)
-        d_b = torch.cat([d_rz.sum(0), d_n.sum(0)]) if ctx.has_bias else None
+        d_w = torch.cat([_weight_grad(dx[..., : 2 * H], out, h0), _weight_grad(dhn, out, h0)], 0)
+        d_b = torch.cat([dx[..., : 2 * H].sum((0, 1)), dhn.sum((0, 1))]) if ctx.has_bias else None
         return dx, dh, d_w, d_b, None
 
 
@@ -259,9 +265,7 @@ class _Elman(torch.autograd.Function):
                 d.mul_(h)
                 torch.sub(dhk, d, out=d)  # dh (1 - h^2)
             torch.mm(d, w_hh, out=dhk)
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        d_w = dpre.reshape(T * B, H).t().mm(h_prev.reshape(T * B, H))
-        return dpre, dh, d_w, None, None
+        return dpre, dh, _weight_grad(dpre, out, h0), None, None
 
 
 def _lstm_order(H: int, device: torch.device) -> Tensor:

@@ -296,7 +296,9 @@ class Recurrent(nn.Module):
         length so that the running sequences at each step are a prefix of it."""
         mode = self.cells[0].fused_mode()
         lens = order = inverse = None
-        if lengths is not None:
+        if lengths is not None and bool((lengths[1:] <= lengths[:-1]).all()):
+            lens = lengths  # already sorted (as pack_padded_sequence's enforce_sorted wants): nothing to permute
+        elif lengths is not None:
             x, hx, lens, order, inverse = _sort_by_length(x, hx, lengths, 0 if self.batch_first else 1)
         xt = x.transpose(0, 1) if self.batch_first else x
         ks = live_counts(lens, xt.shape[0], xt.shape[1])

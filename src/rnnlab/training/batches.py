@@ -66,7 +66,7 @@ def stream_batches(ids: Tensor, batch_size: int, steps: int) -> tuple[Tensor, Te
 def bucketed_by_length(lengths: list[int], batch_size: int, seed: int, epoch: int, pool_batches: int) -> list[list[int]]:
     """Shuffled batches of indices of items of similar length: items are shuffled, sorted
     by length inside pools of ``pool_batches`` batches (so a batch wastes little on
-    padding), cut into batches, and the batches shuffled. The order depends only on
+    padding), cut into batches (each listed longest first), and the batches shuffled. The order depends only on
     (seed, epoch), so a resumed run replays it."""
     rng = random.Random(seed * 7919 + epoch)
     order = list(range(len(lengths)))
@@ -74,6 +74,7 @@ def bucketed_by_length(lengths: list[int], batch_size: int, seed: int, epoch: in
     pool, batches = batch_size * pool_batches, []
     for p in range(0, len(order), pool):
         chunk = sorted(order[p:p + pool], key=lambda i: lengths[i])
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        # each batch longest first: a length-sorted batch needs no permutation in the hoisted backend
+        batches += [chunk[i:i + batch_size][::-1] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
