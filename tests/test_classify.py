@@ -52,6 +52,43 @@ def test_csv_layout_and_errors(tmp_path):
         load_sequences(str(p), "TRAIN")
 
 
+def test_ucr_archive_formats_agree_and_find_their_test_file(tmp_path):
+    """GunPoint as aeon ships it in .ts, .arff and .tsv: the same series and labels; a
+    NAME_TRAIN.<ext> finds its NAME_TEST.<ext>; the older UCR .txt (float labels, spaces)."""
+    import shutil
+
+    from rnnlab.data.sequences import bundled_path, test_file_for
+
+    src = bundled_path("GunPoint", "TRAIN")
+    ref = load_sequences(str(src), "TRAIN")
+    for ext in (".arff", ".tsv"):
+        shutil.copy(src.with_suffix(ext), tmp_path / f"GP_TRAIN{ext}")
+        got = load_sequences(str(tmp_path / f"GP_TRAIN{ext}"), "TRAIN")
+        assert got.labels == ref.labels
+        np.testing.assert_allclose(np.stack(got.series), np.stack(ref.series), atol=1e-6)
+        assert test_file_for(str(tmp_path / f"GP_TRAIN{ext}")) is None  # no test file yet
+        shutil.copy(src.with_suffix(ext), tmp_path / f"GP_TEST{ext}")
+        assert test_file_for(str(tmp_path / f"GP_TRAIN{ext}")) == tmp_path / f"GP_TEST{ext}"
+        assert load_sequences(str(tmp_path / f"GP_TRAIN{ext}"), "TEST").source.endswith(f"GP_TEST{ext}")
+    old = tmp_path / "Old_TRAIN.txt"
+    old.write_text("  1.0000000e+00  5.0e-01 6.0e-01 nan\n  2.0000000e+00  1.0e-01 2.0e-01 3.0e-01\n\n")
+    got = load_sequences(str(old), "TRAIN")
+    assert got.labels == ["1", "2"] and [len(x) for x in got.series] == [2, 3]  # trailing NaN: a shorter series
+    old.write_text("1 0.5 0.6\n2 0.1 x\n")
+    with pytest.raises(InputError, match=r"Old_TRAIN.txt, line 2: 'x' is not a number"):
+        load_sequences(str(old), "TRAIN")
+
+
+def test_wide_csv_one_row_per_series(tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_text("class,t0,t1,t2\nup,0,1,2\ndown,2,1,\n")
+    s = load_sequences(str(p), "TRAIN")
+    assert s.labels == ["up", "down"] and [x[:, 0].tolist() for x in s.series] == [[0, 1, 2], [2, 1]]
+    p.write_text("label,t0,t1\nup,0,1\ndown,2,?\n")
+    with pytest.raises(InputError, match="column 't1', line 3: '\\?' is not a number"):
+        load_sequences(str(p), "TRAIN")
+
+
 def test_npz_ragged_object_array_is_refused(tmp_path):
     p = tmp_path / "r.npz"
     np.savez(p, X=np.array([np.zeros((3, 1)), np.zeros((5, 1))], dtype=object), y=np.array(["a", "b"]))

@@ -122,6 +122,8 @@ def test_metrics_by_hand():
         ("date,y\n2000-01-01,1\n2000-02-01,2\n2000-02-20,3\n2000-03-01,4\n", {}, r"irregular dates"),
         ("date,y\n2000-01-01,1\n2000-02-01,2\n", {"targets": ["sales"]}, r"no target column 'sales'"),
         ("date,y\n", {}, r"no rows"),
+        ("y\n1,5\n2,6\n", {}, r"line 2: 2 fields but the header names 1"),
+        ("date;y\n2000-01-01;1,5\n2000-02-01;x\n", {}, r"column 'y', line 3: 'x' is not a number"),
     ],
 )
 def test_bad_csv_messages(tmp_path, content, kwargs, match):
@@ -129,6 +131,28 @@ def test_bad_csv_messages(tmp_path, content, kwargs, match):
     path.write_text(content)
     with pytest.raises(InputError, match=match):
         read_csv_series(path, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "content,names,first,season,index",
+    [
+        # semicolons and decimal commas (a European spreadsheet's export)
+        ("Datum;Wert\n2020-01-01;1,5\n2020-01-02;-2,25\n2020-01-03;3\n", ["Wert"], 1.5, 7, "2020-01-01"),
+        # tabs, hourly steps: a day's season, times kept in the labels
+        ("ts\tload\n2020-01-01 00:00\t1.5\n2020-01-01 01:00\t2\n2020-01-01 02:00\t3\n", ["load"], 1.5, 24,
+         "2020-01-01 00:00"),
+        # no header: the first row is data
+        ("1.5\n2\n3\n", ["value"], 1.5, 1, "1"),
+        ("2021-01-04,1.5,7\n2021-01-11,2,8\n2021-01-18,3,9\n", ["value1", "value2"], 1.5, 52, "2021-01-04"),
+        ("q|y\n2001-01-01|1.5\n2001-04-01|2\n2001-07-01|3\n", ["y"], 1.5, 4, "2001-01-01"),
+    ],
+)
+def test_csv_dialects_headerless_files_and_seasons(tmp_path, content, names, first, season, index):
+    path = tmp_path / "s.csv"
+    path.write_text(content)
+    s = read_csv_series(path)
+    assert s.target_names == names and s.values[0, 0] == first and s.season == season and s.index[0] == index
+    assert len(s) == 3
 
 
 def test_fill_interpolate_and_drop(tmp_path):

@@ -1,9 +1,10 @@
 """``rnnlab classify``: one label per sequence (sequence→vector).
 
-Data: aeon's bundled UCR/UEA datasets by name (JapaneseVowels by default), ``.ts``
-files, or your CSV / NPZ (see :mod:`rnnlab.data.sequences`). Bundled and ``.ts`` data
-come with their published train/test split; for other files give ``test`` or 20% is held
-out (stratified, by seed). Channels (and their Δ features) are standardised with
+Data: aeon's bundled UCR/UEA datasets by name (JapaneseVowels by default), the archives'
+``.ts`` / ``.arff`` / ``.tsv`` / ``.txt`` files, or your CSV / NPZ (see
+:mod:`rnnlab.data.sequences`). Bundled data, and a ``NAME_TRAIN`` file with its
+``NAME_TEST`` beside it, come with their published train/test split; otherwise give
+``test`` or 20% is held out (stratified, by seed). Channels (and their Δ features) are standardised with
 training statistics. Variable lengths go through the lengths API, so padding never
 changes a prediction.
 
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.sequences import BUNDLED, Sequences, load_sequences
+from ..data.sequences import BUNDLED, Sequences, load_sequences, test_file_for
 from ..errors import InputError
 from ..models import SeqToVec
 from ..models.conv_front_end import check_conv_layers
@@ -43,8 +44,8 @@ __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report"]
 
 @dataclass
 class ClassifyConfig:
-    """data: a bundled name, or a .ts / .csv / .npz path; test: a test file (null: the
-    published split, or 20% held out). Model: cell (lstm | gru | rnn), hidden_size,
+    """data: a bundled name, or a .ts / .arff / .tsv / .txt / .csv / .npz path; test: a
+    test file (null: the published split, or 20% held out). Model: cell (lstm | gru | rnn), hidden_size,
     num_layers, bidirectional, pooling (last | mean | max | attention), dropout.
     frame: consecutive steps stacked into one input vector (frame stacking, as speech
     recognisers feed RNNs: a 150-step univariate series becomes 50 steps of 3 values),
@@ -283,7 +284,7 @@ class ClassifyApp(App):
         train = load_sequences(cfg.data, "TRAIN")
         if cfg.test:
             test = load_sequences(cfg.test, "TRAIN")
-        elif cfg.data in BUNDLED or cfg.data.endswith("_TRAIN.ts"):
+        elif cfg.data in BUNDLED or test_file_for(cfg.data) is not None:
             test = load_sequences(cfg.data, "TEST")
         else:
             keep, held = stratified_split(train.labels, 0.2, cfg.train.seed)
@@ -425,7 +426,7 @@ class ClassifyApp(App):
 
         @cli.command("predict")
         def predict(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab classify train'."),
-                    data: str = typer.Option(..., "--data", help="Sequences to label (.ts, .csv or .npz; labels in "
+                    data: str = typer.Option(..., "--data", help="Sequences to label (any format train reads; labels in "
                                              "the file are ignored).")):
             """Print one predicted label per sequence (index<TAB>label)."""
 

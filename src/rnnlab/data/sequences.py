@@ -7,9 +7,14 @@ ItalyPowerDemand, OSULeaf, PickupGestureWiimoteZ (variable length), ACSF1.
 
 Your own data:
 
-- ``.ts``: the sktime/aeon text format (a ``NAME_TRAIN.ts`` finds its ``NAME_TEST.ts``).
+- The UCR/UEA archives' formats: ``.ts`` (sktime/aeon), ``.arff`` (Weka; multivariate
+  as relational attributes), ``.tsv`` (UCR 2018: one series per line, the label first,
+  tab-separated, ``NaN`` padding a shorter series) and ``.txt`` (the older UCR files: the
+  same with spaces or commas). A ``NAME_TRAIN.<ext>`` finds its ``NAME_TEST.<ext>``.
 - CSV, long layout: one row per time step, columns ``series`` (an id), ``label`` and one
   column per channel; rows of a series are consecutive and in time order.
+- CSV, wide layout: one row per univariate series, a ``label`` (or ``class``) column and
+  one column per time step; empty cells at the end of a row make it shorter.
 - NPZ: ``X`` of shape ``(n, T, channels)`` (or an object array of ``(T_i, channels)``
   arrays), ``y`` of shape ``(n,)``, optional ``lengths`` ``(n,)`` for padded ``X``.
 """
@@ -24,7 +29,10 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Sequences", "BUNDLED", "load_sequences", "bundled_path"]
+__all__ = ["Sequences", "BUNDLED", "load_sequences", "bundled_path", "test_file_for"]
+
+ARCHIVE_FORMATS = (".ts", ".arff", ".tsv", ".txt")  # the formats a NAME_TRAIN / NAME_TEST pair comes in
+LABEL_COLUMNS = ("label", "class")
 
 BUNDLED = ("JapaneseVowels", "BasicMotions", "GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf",
            "PickupGestureWiimoteZ", "ACSF1")
@@ -63,6 +71,59 @@ def _from_ts(path: Path) -> Sequences:
     return Sequences(series, [str(v) for v in y], str(path))
 
 
+def _label(text: str) -> str:
+    """A class label as written, except that a number written as a float ("1.0000000e+00",
+    as the older UCR files write classes) reads as the integer the .ts files give."""
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    return str(int(v)) if v.is_integer() else text
+
+
+def _from_arff(path: Path) -> Sequences:
+    from aeon.datasets import load_from_arff_file
+
+    try:
+        X, y = load_from_arff_file(str(path))
+    except Exception as e:  # aeon raises several kinds for malformed files
+        raise InputError(f"{path}: not a readable .arff file ({e})") from None
+    return Sequences([np.asarray(x, float).T for x in X], [_label(str(v)) for v in y], str(path))
+
+
+def _from_label_first(path: Path) -> Sequences:
+    """UCR's ``.tsv`` / ``.txt``: one series per line, its label first, then its values
+    (tabs, spaces or commas between them); ``NaN`` at the end pads a shorter series."""
+    series, labels = [], []
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    for n, line in enumerate(lines, 1):
+        fields = line.replace(",", " ").split()
+        if not fields:
+            continue
+        if len(fields) < 2:
+            raise InputError(f"{path}, line {n}: a label and no values; each line is <label> <value> <value> ...")
+        try:
+            values = np.array([float(v) for v in fields[1:]])
+        except ValueError:
+            bad = next(v for v in fields[1:] if not _is_float(v))
+            raise InputError(f"{path}, line {n}: {bad!r} is not a number (each line is <label> <value> <value> ...; "
+                             "a header line is not part of this format)") from None
+        series.append(values[:, None])
+        labels.append(_label(fields[0]))
+    return Sequences(series, labels, str(path))
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _from_csv(path: Path) -> Sequences:
     import pandas as pd
 
@@ -70,10 +131,14 @@ def _from_csv(path: Path) -> Sequences:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable CSV file ({e})") from None
+    label_col = next((c for c in df.columns if str(c).strip().lower() in LABEL_COLUMNS), None)
+    if "series" not in df.columns and label_col is not None:
+        return _from_wide_csv(path, df, label_col)
     for col in ("series", "label"):
         if col not in df.columns:
-            raise InputError(f"{path}: no '{col}' column; the CSV layout is series,label,<channel columns>, one row "
-                             f"per time step (columns found: {list(df.columns)})")
+            raise InputError(f"{path}: no '{col}' column; a CSV is either long (series,label,<channel columns>, one "
+                             "row per time step) or wide (label,<one column per time step>, one row per series); "
+                             f"columns found: {list(df.columns)}")
     channels = [c for c in df.columns if c not in ("series", "label")]
     if not channels:
         raise InputError(f"{path}: no channel columns besides 'series' and 'label'")
@@ -97,6 +162,24 @@ def _from_csv(path: Path) -> Sequences:
         series.append(df[channels].iloc[a:b].to_numpy(float))
         labels.append(lab[0])
     return Sequences(series, labels, str(path))
+
+
+def _from_wide_csv(path: Path, df, label_col: str) -> Sequences:
+    """One row per univariate series: its label and one column per time step."""
+    import pandas as pd
+
+    steps = [c for c in df.columns if c != label_col]
+    if not steps:
+        raise InputError(f"{path}: a '{label_col}' column and no value columns")
+    values = df[steps].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    bad = np.argwhere(np.isnan(values) & df[steps].notna().to_numpy())
+    if len(bad):
+        r, c = bad[0]
+        raise InputError(f"{path}, column '{steps[c]}', line {r + 2}: {df[steps[c]].iloc[r]!r} is not a number")
+    labels = df[label_col]
+    if labels.isna().any():
+        raise InputError(f"{path}, line {int(np.flatnonzero(labels.isna().to_numpy())[0]) + 2}: no label")
+    return Sequences([row[:, None] for row in values], [_label(str(v)) for v in labels], str(path))
 
 
 def _from_npz(path: Path) -> Sequences:
@@ -124,9 +207,20 @@ def _from_npz(path: Path) -> Sequences:
     return Sequences([X[i, : int(n)].astype(float) for i, n in enumerate(lengths)], [str(v) for v in y], str(path))
 
 
+def test_file_for(data: str) -> Path | None:
+    """The ``NAME_TEST.<ext>`` beside a ``NAME_TRAIN.<ext>`` of an archive format, if
+    there is one."""
+    path = Path(data)
+    stem, suffix = path.stem, path.suffix.lower()
+    if suffix not in ARCHIVE_FORMATS or not stem.upper().endswith("_TRAIN"):
+        return None
+    test = path.with_name(stem[: -len("TRAIN")] + ("TEST" if stem.endswith("TRAIN") else "test") + path.suffix)
+    return test if test.exists() else None
+
+
 def load_sequences(data: str, split: str) -> Sequences:
-    """A bundled dataset's ``TRAIN``/``TEST`` split, or a file (a ``_TRAIN.ts`` path
-    gives its ``_TEST.ts`` for split TEST)."""
+    """A bundled dataset's ``TRAIN``/``TEST`` split, or a file (for split TEST, a
+    ``NAME_TRAIN.<ext>`` path gives its ``NAME_TEST.<ext>``)."""
     if data in BUNDLED:
         path = bundled_path(data, split)
         if not path.exists():
@@ -134,22 +228,26 @@ def load_sequences(data: str, split: str) -> Sequences:
         seqs = _from_ts(path)
     else:
         path = Path(data)
-        if split == "TEST" and path.name.endswith("_TRAIN.ts"):
-            path = path.with_name(path.name.replace("_TRAIN.ts", "_TEST.ts"))
+        if split == "TEST":
+            path = test_file_for(data) or path.with_name(path.name.replace("_TRAIN", "_TEST"))
         if not path.exists():
             if not os.sep in data and "." not in data:
                 raise InputError(f"--data {data}: not a dataset bundled with aeon ({', '.join(BUNDLED)}) and not a "
-                                 "file; rnnlab never downloads — give a .ts, .csv or .npz path")
+                                 "file; rnnlab never downloads — give a .ts, .arff, .tsv, .csv or .npz path")
             raise InputError(f"{path}: no such file")
         suffix = path.suffix.lower()
         if suffix == ".ts":
             seqs = _from_ts(path)
+        elif suffix == ".arff":
+            seqs = _from_arff(path)
+        elif suffix in (".tsv", ".txt"):
+            seqs = _from_label_first(path)
         elif suffix == ".csv":
             seqs = _from_csv(path)
         elif suffix == ".npz":
             seqs = _from_npz(path)
         else:
-            raise InputError(f"{path}: unknown format {suffix!r}; give a .ts, .csv or .npz file")
+            raise InputError(f"{path}: unknown format {suffix!r}; give a .ts, .arff, .tsv, .txt, .csv or .npz file")
     if not seqs.series:
         raise InputError(f"{seqs.source}: no series")
     widths = {s.shape[1] for s in seqs.series}

@@ -16,7 +16,9 @@ airline     aeon ``load_airline``: monthly international airline    monthly    1
             passengers 1949–1960 (Box & Jenkins), 144 values
 ==========  =====================================================  =========  ======
 
-A CSV file: one row per time step, a header row; an optional date column (named with
+A CSV file (comma-, semicolon-, tab- or bar-separated; decimal commas in a ``;`` or tab
+file): one row per time step, a header row (or none: then the columns are ``date`` and
+``value``, or ``value1``, ``value2``...); an optional date column (named with
 ``date_column``, or found automatically: a column called date/time/timestamp/...,
 or a first column that parses as dates); target columns (``targets``; default: every
 numeric column that is not a date or a covariate); optional covariate columns known in
@@ -35,6 +37,10 @@ from ..errors import InputError
 __all__ = ["Series", "load_series", "EMBEDDED", "read_csv_series", "calendar_features"]
 
 EMBEDDED = ("sunspots", "nile", "co2", "airline")
+SEASONS = {"QS": 4, "Q": 4, "QE": 4, "BQ": 4, "BQS": 4, "W": 52, "D": 7, "B": 5, "H": 24, "BH": 8}
+"""The seasonal period a date frequency implies (pandas' codes): a year of quarters or
+weeks, a week of days or business days, a day of hours. Monthly data get 12; a multiple
+("2h") gets none (1); ``season`` overrides."""
 DATE_NAMES = ("date", "time", "timestamp", "datetime", "ds", "month", "year", "period")
 
 
@@ -128,6 +134,64 @@ def load_series(data: str, targets: list[str] | None = None, covariates: list[st
 
 
 # ---------------------------------------------------------------------------- CSV
+def _read_table(path: Path):
+    """The file as a frame of strings, its delimiter (sniffed among , ; tab |) and whether
+    it has a header row (not when every cell of the first row is a number or a date)."""
+    import csv
+
+    import pandas as pd
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            sample = f.read(65536)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start}); save the file as UTF-8 CSV") from None
+    try:
+        sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","  # one column, or nothing to tell: plain CSV
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise InputError(f"{path}: not a readable CSV file ({str(e).strip()})") from None
+    if not isinstance(df.index, pd.RangeIndex):  # pandas makes the extra leading fields an index
+        raise InputError(f"{path}, line 2: {df.index.nlevels + len(df.columns)} fields but the header names "
+                         f"{len(df.columns)} ({sep!r}-separated); give every row as many fields as the header")
+    names = [str(c).strip() for c in df.columns]
+    if all(_is_number(c) or _is_date(c) for c in names) and any(_is_number(c) for c in names):
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, header=None)
+        values = [c for c in df.columns if not _is_date(str(df[c].iloc[0]).strip())]
+        names = ["date" if c not in values else "value" if len(values) == 1 else f"value{values.index(c) + 1}"
+                 for c in df.columns]
+        header = False
+    else:
+        header = True
+    if df.empty:
+        raise InputError(f"{path}: has a header but no rows")
+    df.columns = names
+    return df, sep, header
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(text: str) -> bool:
+    import pandas as pd
+
+    if _is_number(text) or not any(ch.isdigit() for ch in text):
+        return False
+    try:
+        pd.Timestamp(text)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def read_csv_series(path: Path, targets: list[str] | None = None, covariates: list[str] | None = None,
                     date_column: str | None = None, fill: str = "none", season: int | None = None) -> Series:
     """Parse and check a CSV time series (see the module docstring)."""
@@ -135,17 +199,9 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
 
     if fill not in ("none", "interpolate", "drop"):
         raise InputError(f"fill: expected none, interpolate or drop, got {fill!r}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text (byte {e.start}); save the file as UTF-8 CSV") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise InputError(f"{path}: not a readable CSV file ({str(e).strip()})") from None
-    if df.empty:
-        raise InputError(f"{path}: has a header but no rows")
-    df.columns = [str(c).strip() for c in df.columns]
+    df, sep, header = _read_table(path)
     cols = list(df.columns)
-    line = lambda i: i + 2  # noqa: E731 - row i of the frame is line i+2 of the file (header is line 1)
+    line = lambda i: i + 1 + header  # noqa: E731 - row i of the frame is line i+2 of the file (header is line 1)
 
     # the date column
     if date_column is not None and date_column not in cols:
@@ -174,6 +230,8 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
 
     def numeric(col: str) -> np.ndarray:
         raw = df[col].str.strip()
+        if sep != "," and raw.str.fullmatch(r"[+-]?\d*,\d+").any():
+            raw = raw.str.replace(",", ".", regex=False)  # decimal commas (";"- or tab-separated files)
         vals = pd.to_numeric(raw.where(raw != "", None), errors="coerce").to_numpy(float)
         bad = np.flatnonzero(np.isnan(vals) & (raw != "").to_numpy() & ~raw.str.lower().isin(["nan", "na", "null"]).to_numpy())
         if len(bad):
@@ -207,13 +265,14 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
             raise InputError(f"{path}, column '{date_column}', line {line(i)}: irregular dates "
                              f"({df[date_column].iloc[i - 1]} -> {df[date_column].iloc[i]}, usual step {med:g} days); "
                              "rnnlab needs evenly spaced steps: resample the series first")
-        index = [str(d)[:10] for d in parsed]
+        timed = (parsed != parsed.dt.normalize()).any()  # a time of day somewhere: keep it in the labels
+        index = [str(d)[:16] if timed else str(d)[:10] for d in parsed]
         freq = pd.infer_freq(pd.DatetimeIndex(parsed)) if len(parsed) >= 3 else None
         if freq and freq.startswith(("M", "MS", "ME")):
             dates = parsed.to_numpy().astype("datetime64[M]")
             season = season or 12
-        elif freq and freq.startswith(("Q",)):
-            season = season or 4
+        elif freq:
+            season = season or SEASONS.get(freq.split("-")[0].upper(), 1)
     # missing values
     missing = np.isnan(values).any(1) | np.isnan(cov).any(1)
     if missing.any():
