@@ -102,6 +102,25 @@ def test_every_model_predicts_a_horizon_and_trains(tmp_path, model, likelihood):
     assert float(net.loss(x, fut, y)) < first
 
 
+def test_several_targets_get_their_own_metrics(tmp_path):
+    import torch
+
+    from rnnlab.apps.forecast import backtest, build_model
+
+    path = write_csv(tmp_path / "s.csv")  # targets by default: sales and temp
+    cfg = ForecastConfig(data=str(path), input_len=12, horizon=3, backtest_start="2005-01", hidden_size=8,
+                         baselines=["naive"])
+    plan = make_plan(cfg)
+    assert plan.series.target_names == ["sales", "temp"]
+    torch.manual_seed(0)
+    metrics, _ = backtest(build_model(cfg, plan), plan, cfg)
+    for prefix in ("", "baseline_naive_"):
+        assert metrics[prefix + "mae"] == pytest.approx((metrics[prefix + "mae_sales"] + metrics[prefix + "mae_temp"]) / 2)
+        # MASE is scale-free per target; pooled errors of two scales are not
+        assert metrics[prefix + "mase"] == pytest.approx((metrics[prefix + "mase_sales"] + metrics[prefix + "mase_temp"]) / 2)
+    assert metrics["baseline_naive_mae_sales"] > 0.5  # sales moves by about 1 a month
+
+
 def test_metrics_by_hand():
     y, yhat, train = np.array([10.0, 20.0]), np.array([12.0, 15.0]), np.array([1.0, 2.0, 4.0])
     m = forecast_metrics(y, yhat, train, 1)

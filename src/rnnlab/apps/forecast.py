@@ -430,6 +430,11 @@ def backtest(model: ForecastNet, plan: Plan, cfg: ForecastConfig, log=lambda m: 
     for name, p in preds.items():
         m = forecast_metrics(truth, p, train_y, s.season)
         prefix = "" if name == "model" else f"baseline_{name}_"
+        if truth.shape[1] > 1:  # several targets: each one's metrics too, and MASE as their mean (scale-free)
+            per = [forecast_metrics(truth[:, j], p[:, j], train_y[:, j], s.season) for j in range(truth.shape[1])]
+            m["mase"] = float(np.mean([q["mase"] for q in per]))
+            for target, q in zip(s.target_names, per):
+                metrics.update({f"{prefix}{k}_{target}": v for k, v in q.items()})
         metrics.update({prefix + k: v for k, v in m.items()})
     metrics["backtest_origins"] = len(origins)
     metrics["horizon"] = h
