@@ -1,5 +1,7 @@
 """Image captioning: the generated shapes, caption files, the encoder, scores, and the app end to end."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -124,10 +126,43 @@ def test_caption_directory(tmp_path):
     with pytest.raises(InputError, match="bad.png: not an image"):
         load_captions(str(tmp_path))
     (tmp_path / "captions.tsv").unlink()
-    with pytest.raises(InputError, match="no captions.tsv"):
+    with pytest.raises(InputError, match="no caption index"):
         load_captions(str(tmp_path))
     with pytest.raises(InputError, match="not a directory"):
         load_captions(str(tmp_path / "img0.png"))
+
+
+def test_caption_index_layouts(tmp_path):
+    """Flickr8k's token file (file.jpg#N), Kaggle's CSV (even named .txt), COCO's JSON, and
+    an index file given directly: the same images with the same references."""
+    items = shape_images(2, seed=1)
+    for i, it in enumerate(items):
+        save_png(tmp_path / f"img{i}.png", it.image)
+    want = {"img0.png": ["a red thing", "a thing, red"], "img1.png": ["another"]}
+    layouts = {
+        "Flickr8k.token.txt": "img0.png#0\ta red thing\nimg0.png#1\ta thing, red\nimg1.png#0\tanother\n",
+        "captions.csv": 'image,caption\nimg0.png,a red thing\nimg0.png,"a thing, red"\nimg1.png,another\n',
+        "kaggle.txt": 'image,caption\nimg0.png,a red thing\nimg0.png,"a thing, red"\nimg1.png,another\n',
+        "captions.json": json.dumps({"images": [{"id": 7, "file_name": "img0.png"}, {"id": 9, "file_name": "img1.png"}],
+                                     "annotations": [{"image_id": 7, "caption": "a red thing"},
+                                                     {"image_id": 9, "caption": "another"},
+                                                     {"image_id": 7, "caption": "a thing, red"}]}),
+    }
+    for name, text in layouts.items():
+        (tmp_path / name).write_text(text)
+        got, _ = load_captions(str(tmp_path / name), size=8)
+        assert sorted(sorted(g.captions) for g in got) == sorted(sorted(c) for c in want.values()), name
+        (tmp_path / name).unlink()
+    (tmp_path / "captions.json").write_text(json.dumps({"images": [], "annotations": [{"image_id": 1, "caption": "x"}]}))
+    with pytest.raises(InputError, match=r"annotations\[0\]: needs an image_id listed"):
+        load_captions(str(tmp_path))
+    (tmp_path / "captions.json").write_text("{}")
+    with pytest.raises(InputError, match="COCO"):
+        load_captions(str(tmp_path))
+    (tmp_path / "captions.json").unlink()
+    (tmp_path / "captions.csv").write_text("file,text\nimg0.png,x\n")
+    with pytest.raises(InputError, match="line 1: expected a header"):
+        load_captions(str(tmp_path))
 
 
 def test_cli_end_to_end(tmp_path, cli):

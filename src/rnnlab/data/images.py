@@ -8,9 +8,16 @@ reference captions. Sources (:func:`load_captions`):
   grammar — "a large red circle", "a small blue square left of a green triangle" — with
   two phrasings per image where the relation allows ("X left of Y" / "Y right of X").
   Captioning it needs what, which colour, how big and where.
-- A directory holding images and ``captions.tsv`` (or ``captions.txt``): one line per
-  caption, ``file<TAB>caption``; an image may have several lines (several references).
-  Images are read with Pillow (PNG, JPEG, ...).
+- A directory holding images and a caption index, or the index file itself (images
+  relative to its folder). An image may have several captions (several references).
+  Images are read with Pillow (PNG, JPEG, ...). The index is one of:
+
+  - ``captions.tsv`` / ``captions.txt`` (or any ``.tsv`` / ``.txt``): one line per caption,
+    ``file<TAB>caption``; Flickr8k/30k's ``file.jpg#0`` names work as they are;
+  - ``captions.csv`` (or any ``.csv``): a header naming an ``image`` (or ``file``) column and
+    a ``caption`` column, as Kaggle's Flickr8k ``captions.txt`` is laid out;
+  - ``captions.json`` (or any ``.json``): COCO's annotation layout, ``images`` with ``id``
+    and ``file_name``, ``annotations`` with ``image_id`` and ``caption``.
 """
 
 from __future__ import annotations
@@ -132,27 +139,105 @@ def read_image(path: Path, size: int) -> np.ndarray:
         raise InputError(f"{path}: not an image Pillow can read ({e})") from None
 
 
+INDEX_NAMES = ("captions.tsv", "captions.txt", "captions.csv", "captions.json")
+
+
+def _tsv_rows(index: Path, text: str) -> list[tuple[str, str, str]]:
+    """``(where, file, caption)`` from ``file<TAB>caption`` lines."""
+    rows = []
+    for no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, caption = line.partition("\t")
+        if not sep or not caption.strip() or not name.strip():
+            raise InputError(f"{index}, line {no}: expected 'file<TAB>caption', got {line[:60]!r}")
+        rows.append((f"{index}, line {no}", name.strip(), caption.strip()))
+    return rows
+
+
+def _csv_rows(index: Path, text: str) -> list[tuple[str, str, str]]:
+    """``(where, file, caption)`` from a CSV whose header names the image and caption columns."""
+    import csv
+
+    reader = csv.reader(text.splitlines())
+    header = [h.strip().lower() for h in next(reader, [])]
+    image_col = next((header.index(h) for h in ("image", "file", "filename", "file_name", "image_name") if h in header),
+                     None)
+    if image_col is None or "caption" not in header:
+        raise InputError(f"{index}, line 1: expected a header with an 'image' (or 'file') column and a 'caption' "
+                         f"column, got {header}")
+    caption_col = header.index("caption")
+    rows = []
+    for no, fields in enumerate(reader, 2):
+        if not fields or not "".join(fields).strip():
+            continue
+        if len(fields) <= max(image_col, caption_col) or not fields[caption_col].strip():
+            raise InputError(f"{index}, line {no}: no caption (expected {len(header)} fields, got {len(fields)})")
+        rows.append((f"{index}, line {no}", fields[image_col].strip(), fields[caption_col].strip()))
+    return rows
+
+
+def _coco_rows(index: Path, text: str) -> list[tuple[str, str, str]]:
+    """``(where, file, caption)`` from COCO's caption annotations."""
+    import json
+
+    try:
+        data = json.loads(text)
+        files = {im["id"]: im["file_name"] for im in data["images"]}
+        notes = data["annotations"]
+    except json.JSONDecodeError as e:
+        raise InputError(f"{index}, line {e.lineno}: not valid JSON ({e.msg})") from None
+    except (KeyError, TypeError) as e:
+        raise InputError(f"{index}: not COCO's caption layout ('images' with id and file_name, 'annotations' with "
+                         f"image_id and caption); missing {e}") from None
+    rows = []
+    for k, note in enumerate(notes):
+        where = f"{index}, annotations[{k}]"
+        if not isinstance(note, dict) or note.get("image_id") not in files or not str(note.get("caption", "")).strip():
+            raise InputError(f"{where}: needs an image_id listed in 'images' and a caption")
+        rows.append((where, files[note["image_id"]], str(note["caption"]).strip()))
+    return rows
+
+
 def load_captions(source: str, n_default: int = 5000, seed: int = 0, size: int = 32) -> tuple[list[Captioned], str]:
     """Items from ``source`` (``"shapes"`` or a directory, see the module docstring) and a
     one-line description."""
     if source == "shapes":
         return shape_images(n_default, seed, size), f"{n_default} generated shape images (embedded)"
     root = Path(source)
-    if not root.is_dir():
-        raise InputError(f"{source}: not a directory (give a directory of images with captions.tsv, or 'shapes')")
-    index = next((root / n for n in ("captions.tsv", "captions.txt") if (root / n).is_file()), None)
-    if index is None:
-        raise InputError(f"{root}: no captions.tsv (one line per caption: file<TAB>caption)")
+    if root.is_file():
+        if root.suffix.lower() not in (".tsv", ".txt", ".csv", ".json"):
+            raise InputError(f"{source}: not a directory of images nor a caption index file (.tsv, .txt, .csv "
+                             "or .json)")
+        index, root = root, root.parent
+    elif root.is_dir():
+        index = next((root / n for n in INDEX_NAMES if (root / n).is_file()), None)
+        if index is None:
+            raise InputError(f"{root}: no caption index ({', '.join(INDEX_NAMES)}); e.g. captions.tsv with one "
+                             "line per caption: file<TAB>caption")
+    else:
+        raise InputError(f"{source}: no such directory or file (give a directory of images with captions.tsv, a "
+                         "caption index file, or 'shapes')")
+    try:
+        text = index.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{index}: not UTF-8 text (byte {e.start})") from None
+    suffix, first = index.suffix.lower(), text.partition("\n")[0].lower()
+    if suffix == ".json":
+        rows = _coco_rows(index, text)
+    elif suffix == ".csv" or ("\t" not in first and "caption" in first and "," in first):  # a CSV named .txt
+        rows = _csv_rows(index, text)
+    else:
+        rows = _tsv_rows(index, text)
     captions: dict[str, list[str]] = {}
-    for no, line in enumerate(index.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        name, sep, text = line.partition("\t")
-        if not sep or not text.strip() or not name.strip():
-            raise InputError(f"{index}, line {no}: expected 'file<TAB>caption', got {line[:60]!r}")
-        if not (root / name.strip()).is_file():
-            raise InputError(f"{index}, line {no}: image {name.strip()!r} not found in {root}")
-        captions.setdefault(name.strip(), []).append(text.strip())
+    for where, name, caption in rows:
+        if not (root / name).is_file():
+            numbered = re.fullmatch(r"(.+)#\d+", name)  # Flickr8k/30k: "file.jpg#2", the image's 3rd caption
+            if numbered and (root / numbered.group(1)).is_file():
+                name = numbered.group(1)
+            else:
+                raise InputError(f"{where}: image {name!r} not found in {root}")
+        captions.setdefault(name, []).append(caption)
     if not captions:
         raise InputError(f"{index}: no captions")
     items = [Captioned(read_image(root / name, size), caps) for name, caps in sorted(captions.items())]
