@@ -22,6 +22,8 @@ def test_bad_files(tmp_path):
     with pytest.raises(InputError, match=r"byte 3 \(0xe9\).*encoding=latin-1"):
         read_text_file(tmp_path / "latin.txt")
     assert read_text_file(tmp_path / "latin.txt", encoding="latin-1") == "café au lait"
+    (tmp_path / "bom.txt").write_bytes("\ufeffhello".encode("utf-8"))
+    assert read_text_file(tmp_path / "bom.txt") == "hello"  # the byte-order mark is not text
     assert "�" in read_text_file(tmp_path / "latin.txt", errors="replace")
 
 
@@ -96,3 +98,18 @@ def test_quick_default_beats_unigram(tmp_path, cli):
     assert code == 0, err
     m = read_json(tmp_path / "q" / "metrics.json")
     assert m["val_bits_per_char"] < m["baseline_unigram_bits_per_char"] - 1.0
+
+
+def test_a_directory_reads_its_txt_files_in_name_order(tmp_path):
+    from rnnlab.data.text import load_corpus
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.txt").write_text("second")
+    (tmp_path / "a.txt").write_text("first")
+    (tmp_path / "sub" / "c.txt").write_text("third")
+    (tmp_path / "notes.md").write_text("skipped")
+    text, _ = load_corpus(str(tmp_path), 10_000)
+    assert text == "first\nsecond\nthird"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no .txt files"):
+        load_corpus(str(tmp_path / "empty"), 10_000)

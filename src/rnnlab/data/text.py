@@ -35,8 +35,10 @@ def read_text_file(path: str | Path, encoding: str = "utf-8", errors: str = "str
     nul = raw.find(b"\x00")
     if nul >= 0 and errors == "strict":
         raise InputError(f"{path}: looks binary (a NUL byte at offset {nul}); give a text file")
+    # a byte-order mark (Windows editors write one) is not text
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        return raw.decode(encoding, errors=errors)
+        return raw.decode(codec, errors=errors)
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: byte {e.start} (0x{raw[e.start]:02x}) is not valid {encoding}; pass "
                          f"--set encoding=latin-1 or --set errors=replace") from None
@@ -64,13 +66,23 @@ def stdlib_corpus(max_chars: int) -> tuple[str, int]:
 
 
 def load_corpus(data: str, max_chars: int, encoding: str = "utf-8", errors: str = "strict") -> tuple[str, str]:
-    """``(text, description)`` for ``"stdlib"`` or comma-separated file paths."""
+    """``(text, description)`` for ``"stdlib"``, or comma-separated paths of text files or
+    of directories (their ``.txt`` files)."""
     if data == "stdlib":
         text, n = stdlib_corpus(max_chars)
         return text, f"Python {sysconfig.get_python_version()} standard library, {n} files, {len(text):,} chars"
-    texts = [read_text_file(p.strip(), encoding, errors) for p in data.split(",") if p.strip()]
+    paths: list[Path] = []
+    for part in (p.strip() for p in data.split(",") if p.strip()):
+        if Path(part).is_dir():  # a folder: its .txt files, in name order, subfolders included
+            found = sorted(Path(part).rglob("*.txt"))
+            if not found:
+                raise InputError(f"{part}: a directory with no .txt files in it")
+            paths += found
+        else:
+            paths.append(Path(part))
+    texts = [read_text_file(p, encoding, errors) for p in paths]
     if not texts:
-        raise InputError("--data: give 'stdlib' or one or more text files (comma-separated)")
+        raise InputError("--data: give 'stdlib', one or more text files (comma-separated), or a directory of .txt files")
     text = "\n".join(texts)
     return text, f"{data} ({len(text):,} chars)"
 
