@@ -126,9 +126,13 @@ def test_harmonize_end_to_end(tmp_path, cli):
     (tmp_path / "junk.xml").write_text("<not music")
     code, _, err = cli("chords", "harmonize", str(run), str(tmp_path / "junk.xml"))
     assert code == 2 and "cannot parse" in err
-    six8 = write_melody(tmp_path / "six8.musicxml", "tinyNotation: 6/8 c4. d4. e4. f4.")
-    code, _, err = cli("chords", "harmonize", str(run), str(six8))
-    assert code == 2 and "6/8" in err
+    six8 = write_melody(tmp_path / "six8.musicxml", "tinyNotation: 6/8 c4. d4. e4. f4.")  # 2 bars of 3 quarters
+    code, out, err = cli("chords", "harmonize", str(run), str(six8), "--out", str(tmp_path / "six8-out"))
+    assert code == 0, err
+    assert len(out.splitlines()[0].split()) == 6
+    nine8 = write_melody(tmp_path / "nine8.musicxml", "tinyNotation: 9/8 c4. d4. e4.")  # 4.5 quarters a bar
+    code, _, err = cli("chords", "harmonize", str(run), str(nine8))
+    assert code == 2 and "9/8" in err and "whole number" in err
     from music21 import converter, stream
 
     two = stream.Score([converter.parse("tinyNotation: 4/4 c4 d4 e4 f4"), converter.parse("tinyNotation: 4/4 e4 f4 g4 a4")])

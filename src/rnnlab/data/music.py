@@ -83,13 +83,20 @@ def chord_pitches(label: int, octave: int = 3) -> list[str]:
     return [f"{NOTE_NAMES[m % 12]}{m // 12 - 1}" for m in midi]
 
 
-def _check_meter(score, name: str) -> None:
+def _check_meter(score, name: str, eighths: bool = False) -> None:
+    """Refuse metres rnnlab cannot step through in quarter notes. Training (the chorales)
+    takes simple metres only; a melody to harmonize (``eighths``) may also be in a metre
+    of eighths whose bar is a whole number of quarter notes (6/8, 12/8, 2/8...)."""
     from music21 import meter
 
     for ts in score.recurse().getElementsByClass(meter.TimeSignature):
-        if ts.denominator not in (2, 4):
-            raise InputError(f"{name}: time signature {ts.ratioString} is not supported (rnnlab works on quarter-note "
-                             "beats: use a piece in 2/4, 3/4, 4/4, 2/2 or 3/2)")
+        if ts.denominator in (2, 4):
+            continue
+        bar = float(ts.barDuration.quarterLength)
+        if eighths and ts.denominator == 8 and bar == int(bar):
+            continue
+        raise InputError(f"{name}: time signature {ts.ratioString} is not supported (rnnlab steps through a melody in "
+                         "quarter notes, so a bar must hold a whole number of them: 2/4, 3/4, 4/4, 2/2, 3/2, 6/8, 12/8)")
 
 
 def melody_features(part, n_beats: int | None = None) -> np.ndarray:
@@ -253,7 +260,7 @@ def load_melody(path: str, part: int | None = None):
     except Exception as e:
         raise InputError(f"{path}: music21 cannot parse this file ({type(e).__name__}: {str(e)[:120]}); give "
                          "MusicXML, MIDI or ABC") from None
-    _check_meter(score, path)
+    _check_meter(score, path, eighths=True)
     parts = list(getattr(score, "parts", [])) or [score]
     candidates = [q for q in parts if len(q.flatten().notes)]
     if not candidates:
