@@ -78,3 +78,30 @@ def test_textgen_export_generates_what_the_app_generates(tmp_path, cli):
     assert greedy.rstrip("\n") == "the " + text
     code, _, err = cli("textgen", "export", str(tmp_path / "nowhere"))
     assert code == 2
+
+
+@pytest.mark.parametrize("frame,deltas", [(1, False), (3, True)])
+def test_classify_export_reads_raw_series_as_the_app_does(tmp_path, frame, deltas):
+    """The exported graph carries the input encoding (Δ features, standardisation, frame
+    stacking, a last partial frame): its probabilities equal the app's on raw series."""
+    from rnnlab.apps.classify import APP, RawSeriesClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 20, 2)).cumsum(1)
+    y = np.where(X[:, -1, 0] > X[:, 0, 0], "up", "down")
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    run = APP.train(data=str(tmp_path / "d.npz"), quick=True, out=tmp_path / "run", epochs=1, verbose=False,
+                    overrides=[f"frame={frame}", f"deltas={str(deltas).lower()}", "ensemble=2", "hidden_size=8"])
+    report = APP.export(run)
+    assert report.max_abs_diff < 1e-4
+    cfg, classes, enc, model = APP.load(run)
+    assert enc.frame == frame and enc.deltas == deltas
+    series = [rng.standard_normal((19, 2)).cumsum(0) for _ in range(5)]  # 19 steps: a partial last frame
+    x, lengths = enc.tensors(series)
+    with torch.no_grad():
+        want = model.eval()(x, lengths).softmax(-1).numpy()
+        mine = RawSeriesClassifier(enc, model)(torch.tensor(np.stack(series), dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(mine, want, atol=1e-5)
+    session = ort.InferenceSession(str(run / "model.onnx"))
+    got = session.run(None, {"series": np.stack(series).astype(np.float32)})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)

@@ -39,7 +39,7 @@ from ..training import TrainConfig, Trainer, read_json, read_run_config, save_we
 from ..training.config import check_choices
 from .base import App, RunContext
 
-__all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report"]
+__all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report", "RawSeriesClassifier"]
 
 
 @dataclass
@@ -201,6 +201,37 @@ def member_seed(cfg: ClassifyConfig, i: int) -> int:
     """Seed of ensemble member ``i``: member 0 is the single network of the run's seed;
     runs with neighbouring seeds share no member."""
     return cfg.train.seed + 1000 * i
+
+
+class RawSeriesClassifier(nn.Module):
+    """``series (B, T, channels) -> class probabilities (B, K)``: the :class:`Encoding`
+    (Δ features, standardisation, frame stacking) as tensor operations in front of the
+    network, for equal-length batches — the graph ``rnnlab classify export`` writes, which
+    needs nothing but the raw values."""
+
+    def __init__(self, enc: Encoding, model: nn.Module):
+        super().__init__()
+        self.model, self.frame, self.deltas = model, enc.frame, enc.deltas
+        self.register_buffer("mean", torch.tensor(enc.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(enc.std, dtype=torch.float32))
+        F = len(enc.mean)
+        # frame stacking as a strided convolution whose kernel copies step j of a frame to
+        # slots j*F .. j*F+F-1: no reshape whose size depends on the (dynamic) length
+        picks = torch.zeros(self.frame * F, F, self.frame)
+        for j in range(self.frame):
+            picks[j * F: (j + 1) * F, :, j] = torch.eye(F)
+        self.register_buffer("picks", picks)
+
+    def forward(self, series: Tensor) -> Tensor:
+        x = series
+        if self.deltas:  # with_deltas: edges repeated twice, d_t = (x_{t+1} - x_{t-1} + 2 (x_{t+2} - x_{t-2})) / 10
+            p = torch.cat([x[:, :1], x[:, :1], x, x[:, -1:], x[:, -1:]], 1)
+            x = torch.cat([x, (p[:, 3:-1] - p[:, 1:-3] + 2 * (p[:, 4:] - p[:, :-4])) / 10], -1)
+        x = (x - self.mean) / self.std
+        if self.frame > 1:  # zeros (the training mean) complete the last frame, as to_tensors does
+            x = nn.functional.pad(x.transpose(1, 2), (0, self.frame - 1))
+            x = nn.functional.conv1d(x, self.picks, stride=self.frame).transpose(1, 2)
+        return self.model(x).softmax(-1)
 
 
 class Ensemble(nn.Module):
@@ -421,8 +452,31 @@ class ClassifyApp(App):
         train, test = self.splits(cfg)
         return self._evaluate(model, test, classes, enc, run_dir, train.labels)
 
+    def export(self, run_dir: Path, out: Path | None = None):
+        """The model with its input encoding as an ONNX graph: ``series (batch, time,
+        channels)`` of one length, raw values -> ``probabilities (batch, classes)`` in the
+        order of ``classes.json``; checked against onnxruntime."""
+        from ..export import to_onnx
+
+        cfg, classes, enc, model = self.load(run_dir)
+        graph = RawSeriesClassifier(enc, model)
+        g = torch.Generator().manual_seed(0)
+        example = [torch.randn(2, 3 * enc.frame + 5, enc.channels, generator=g)]
+        check = [torch.randn(3, 5 * enc.frame + 2, enc.channels, generator=g)]
+        dyn = {"series": {0: "batch", 1: "time"}, "probabilities": {0: "batch"}}
+        return to_onnx(graph, example, out or run_dir / "model.onnx", ["series"], ["probabilities"], dyn, check=check)
+
     def add_commands(self, cli, guarded) -> None:
         import typer
+
+        @cli.command("export")
+        def export(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab classify train'."),
+                   out: Path = typer.Option(None, "--out", help="The .onnx file (default: RUN/model.onnx).")):
+            """Write the model, input encoding included, as an ONNX graph for onnxruntime: raw series
+            (batch, time, channels; one length per batch) in, class probabilities out."""
+            r = guarded(lambda: self.export(run_dir, out))
+            typer.echo(f"{r.path}: inputs {', '.join(r.inputs)} -> outputs {', '.join(r.outputs)} (opset {r.opset}); "
+                       f"onnxruntime matches PyTorch to {r.max_abs_diff:.1e}; class order: {run_dir / 'classes.json'}")
 
         @cli.command("predict")
         def predict(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab classify train'."),
