@@ -46,6 +46,10 @@ class OnnxReport:
     outputs: list[str]
     max_abs_diff: float
 
+    def summary(self) -> str:
+        return (f"{self.path}: inputs {', '.join(self.inputs)} -> outputs {', '.join(self.outputs)} "
+                f"(opset {self.opset}); onnxruntime matches PyTorch to {self.max_abs_diff:.1e}")
+
 
 @contextlib.contextmanager
 def _fused_layers(module: nn.Module) -> Iterator[None]:

@@ -475,8 +475,7 @@ class ClassifyApp(App):
             """Write the model, input encoding included, as an ONNX graph for onnxruntime: raw series
             (batch, time, channels; one length per batch) in, class probabilities out."""
             r = guarded(lambda: self.export(run_dir, out))
-            typer.echo(f"{r.path}: inputs {', '.join(r.inputs)} -> outputs {', '.join(r.outputs)} (opset {r.opset}); "
-                       f"onnxruntime matches PyTorch to {r.max_abs_diff:.1e}; class order: {run_dir / 'classes.json'}")
+            typer.echo(f"{r.summary()}; class order: {run_dir / 'classes.json'}")
 
         @cli.command("predict")
         def predict(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab classify train'."),

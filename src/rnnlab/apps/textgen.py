@@ -292,8 +292,7 @@ class TextGenApp(App):
             """Write the model as an ONNX graph for onnxruntime: ids (batch, time) and the state in,
             logits and the next state out (feed it back to generate step by step)."""
             r = guarded(lambda: self.export(run_dir, out))
-            typer.echo(f"{r.path}: inputs {', '.join(r.inputs)} -> outputs {', '.join(r.outputs)} (opset {r.opset}); "
-                       f"onnxruntime matches PyTorch to {r.max_abs_diff:.1e}; token ids: {run_dir / 'vocab.json'}")
+            typer.echo(f"{r.summary()}; token ids: {run_dir / 'vocab.json'}")
 
 
 APP = TextGenApp()
