@@ -36,6 +36,12 @@ def test_parallel_file_checks(tmp_path):
     (tmp_path / "bad.tsv").write_bytes(b"caf\xe9\tcoffee\n")
     with pytest.raises(InputError, match="byte 3"):
         read_parallel(str(tmp_path / "bad.tsv"))
+    # CSV: a header, quoted fields (commas, a line break inside a sentence)
+    (tmp_path / "p.csv").write_text('es,en\nhola,hello\n"sí, claro","yes, of course"\n"dos\nlíneas",two lines\nsolo\n')
+    with pytest.raises(InputError, match=r"p.csv, line 6: expected a source and a target"):
+        read_parallel(str(tmp_path / "p.csv"))
+    assert read_parallel(str(tmp_path / "p.csv"), skip_empty=True) == [
+        ("hola", "hello"), ("sí, claro", "yes, of course"), ("dos\nlíneas", "two lines")]
 
 
 def test_vocab_round_trip(tmp_path):

@@ -70,8 +70,11 @@ def generate_dates(n: int, seed: int) -> list[tuple[str, str]]:
 
 def read_parallel(source: str, target: str | None = None, encoding: str = "utf-8",
                   errors: str = "strict", skip_empty: bool = False) -> list[tuple[str, str]]:
-    """Pairs from two aligned files (one sentence per line) or from one TSV file
-    (source<TAB>target[<TAB>anything], the Tatoeba/Anki layout)."""
+    """Pairs from two aligned files (one sentence per line), from one TSV file
+    (source<TAB>target[<TAB>anything], the Tatoeba/Anki layout), or from a ``.csv`` file
+    with a header row, the source in its first column and the target in its second."""
+    if target is None and source.lower().endswith(".csv"):
+        return _csv_pairs(source, read_text_file(source, encoding, errors), skip_empty)
     if target is None:
         text = read_text_file(source, encoding, errors)
         pairs = []
@@ -102,6 +105,26 @@ def read_parallel(source: str, target: str | None = None, encoding: str = "utf-8
             which = source if not s.strip() else target
             raise InputError(f"{which}, line {i}: empty line; remove the pair or pass --set skip_empty=true")
         pairs.append((s.strip(), t.strip()))
+    return pairs
+
+
+def _csv_pairs(source: str, text: str, skip_empty: bool) -> list[tuple[str, str]]:
+    import csv
+    import io
+
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = next(rows, None)
+    if header is None or len(header) < 2:
+        raise InputError(f"{source}, line 1: expected a header row of at least two columns (source, target)")
+    pairs = []
+    for row in rows:
+        line = rows.line_num  # the row's last line: a quoted field may span several
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            if skip_empty:
+                continue
+            raise InputError(f"{source}, line {line}: expected a source and a target (got {len(row)} field(s)); "
+                             "remove the row or pass --set skip_empty=true")
+        pairs.append((row[0].strip(), row[1].strip()))
     return pairs
 
 
