@@ -156,7 +156,7 @@ def test_bad_csv_messages(tmp_path, content, kwargs, match):
     "content,names,first,season,index",
     [
         # semicolons and decimal commas (a European spreadsheet's export)
-        ("Datum;Wert\n2020-01-01;1,5\n2020-01-02;-2,25\n2020-01-03;3\n", ["Wert"], 1.5, 7, "2020-01-01"),
+        ("Datum;Wert\n2020-01-01;1,5\n2020-01-02;-2,25\n2020-01-03;3,0\n", ["Wert"], 1.5, 7, "2020-01-01"),
         # tabs, hourly steps: a day's season, times kept in the labels
         ("ts\tload\n2020-01-01 00:00\t1.5\n2020-01-01 01:00\t2\n2020-01-01 02:00\t3\n", ["load"], 1.5, 24,
          "2020-01-01 00:00"),

@@ -42,7 +42,7 @@ from ..errors import InputError
 from ..models import SeqToSeq, SeqToVec
 from ..recurrent import Recurrent
 from ..report import save_figure
-from ..training import TrainConfig, Trainer, write_json
+from ..training import TrainConfig, Trainer, apply_overrides, write_json
 from ..training.io import atomic_write
 from .base import App, RunContext
 
@@ -394,6 +394,27 @@ class MemoryLab(App):
                                                     "first_over_last": ratios})
                 lines = [f"{c:12s} ‖∂L/∂h_0‖ / ‖∂L/∂h_T-1‖ = {r:.3g}" for c, r in ratios.items()]
                 return "\n".join(lines) + f"\nplot: {out / 'gradients.png'}\n"
+
+            typer.echo(guarded(run), nl=False)
+
+        @cli.command("attention")
+        def attention(
+            out: Path = typer.Option(Path("runs/lab-attention"), "--out", help="Output directory."),
+            quick: bool = typer.Option(False, "--quick", help="Lengths 5 to 20, no attention vs additive, 600 steps "
+                                       "(about 2 minutes)."),
+            set_: list[str] = typer.Option(None, "--set", help="e.g. --set lengths=[10,50,100] "
+                                           "--set models=[\"none\",\"additive\"] --set steps=5000"),
+        ):
+            """Attention vs a fixed-size context: reverse sequences of growing length with and without
+            attention; print the table of held-out accuracy."""
+            from .attention_lab import AttentionLabConfig, sweep
+
+            def run():
+                cfg = (AttentionLabConfig(lengths=[5, 10, 20], models=["none", "additive"], steps=600) if quick
+                       else AttentionLabConfig())
+                cfg = apply_overrides(cfg, set_)
+                sweep(cfg, out, log=lambda m: typer.echo(m, err=True))
+                return (out / "attention.md").read_text() + f"plot: {out / 'attention.png'}\n"
 
             typer.echo(guarded(run), nl=False)
 

@@ -146,10 +146,14 @@ def _read_table(path: Path):
             sample = f.read(65536)
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text (byte {e.start}); save the file as UTF-8 CSV") from None
-    try:
-        sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        sep = ","  # one column, or nothing to tell: plain CSV
+    in_first = [d for d in ",;\t|" if d in sample.partition("\n")[0]]
+    if len(in_first) == 1:  # the header (or first row) names it: decimal commas below cannot mislead
+        sep = in_first[0]
+    else:
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = ","  # one column, or nothing to tell: plain CSV
     try:
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
