@@ -102,6 +102,7 @@ def to_onnx(module: nn.Module, example: Sequence[Tensor], path: str | Path, inpu
     except ImportError:
         raise InputError("ONNX export needs onnx and onnxruntime: pip install 'rnnlab[export]'") from None
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = module.training
     module.eval()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
