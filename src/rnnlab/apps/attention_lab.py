@@ -180,6 +180,7 @@ def plot(path: Path, rows: list[dict], cfg: AttentionLabConfig) -> None:
             ax.axhline(1 / cfg.symbols, color="grey", ls=":", lw=1, label="chance")
         ax.set_xscale("log")
         ax.set_xticks(sorted(cfg.lengths), [str(L) for L in sorted(cfg.lengths)])
+        ax.minorticks_off()
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("source length")
         ax.set_ylabel(f"held-out {title}")
