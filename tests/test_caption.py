@@ -149,7 +149,7 @@ def test_caption_index_layouts(tmp_path):
                                                      {"image_id": 7, "caption": "a thing, red"}]}),
     }
     for name, text in layouts.items():
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" * (name == "captions.csv") + text.encode())
         got, _ = load_captions(str(tmp_path / name), size=8)
         assert sorted(sorted(g.captions) for g in got) == sorted(sorted(c) for c in want.values()), name
         (tmp_path / name).unlink()

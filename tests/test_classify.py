@@ -84,6 +84,8 @@ def test_wide_csv_one_row_per_series(tmp_path):
     p.write_text("class,t0,t1,t2\nup,0,1,2\ndown,2,1,\n")
     s = load_sequences(str(p), "TRAIN")
     assert s.labels == ["up", "down"] and [x[:, 0].tolist() for x in s.series] == [[0, 1, 2], [2, 1]]
+    p.write_bytes(b"\xef\xbb\xbfseries,label,a\n1,x,0.5\n")  # Excel's byte-order mark before the header
+    assert load_sequences(str(p), "TRAIN").labels == ["x"]
     p.write_text("label,t0,t1\nup,0,1\ndown,2,?\n")
     with pytest.raises(InputError, match="column 't1', line 3: '\\?' is not a number"):
         load_sequences(str(p), "TRAIN")

@@ -168,10 +168,11 @@ def test_bad_csv_messages(tmp_path, content, kwargs, match):
 )
 def test_csv_dialects_headerless_files_and_seasons(tmp_path, content, names, first, season, index):
     path = tmp_path / "s.csv"
-    path.write_text(content)
-    s = read_csv_series(path)
-    assert s.target_names == names and s.values[0, 0] == first and s.season == season and s.index[0] == index
-    assert len(s) == 3
+    for bom in (b"", b"\xef\xbb\xbf"):  # and as Excel saves "CSV UTF-8": a byte-order mark first
+        path.write_bytes(bom + content.encode())
+        s = read_csv_series(path)
+        assert s.target_names == names and s.values[0, 0] == first and s.season == season and s.index[0] == index
+        assert len(s) == 3
 
 
 def test_fill_interpolate_and_drop(tmp_path):

@@ -219,7 +219,7 @@ def load_captions(source: str, n_default: int = 5000, seed: int = 0, size: int =
         raise InputError(f"{source}: no such directory or file (give a directory of images with captions.tsv, a "
                          "caption index file, or 'shapes')")
     try:
-        text = index.read_text(encoding="utf-8")
+        text = index.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not text
     except UnicodeDecodeError as e:
         raise InputError(f"{index}: not UTF-8 text (byte {e.start})") from None
     suffix, first = index.suffix.lower(), text.partition("\n")[0].lower()

@@ -96,7 +96,7 @@ def _from_label_first(path: Path) -> Sequences:
     (tabs, spaces or commas between them); ``NaN`` at the end pads a shorter series."""
     series, labels = [], []
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
     for n, line in enumerate(lines, 1):
@@ -128,7 +128,7 @@ def _from_csv(path: Path) -> Sequences:
     import pandas as pd
 
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, encoding="utf-8-sig")  # -sig: Excel's byte-order mark
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a readable CSV file ({e})") from None
     label_col = next((c for c in df.columns if str(c).strip().lower() in LABEL_COLUMNS), None)

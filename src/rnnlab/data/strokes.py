@@ -124,7 +124,7 @@ def _check_points(points: np.ndarray, where: str) -> np.ndarray:
 
 def _read_jsonl(path: Path) -> list[Handwriting]:
     out = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for no, line in enumerate(f, 1):
             if not line.strip():
                 continue

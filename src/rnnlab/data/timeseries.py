@@ -142,7 +142,7 @@ def _read_table(path: Path):
     import pandas as pd
 
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: Excel's byte-order mark
             sample = f.read(65536)
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text (byte {e.start}); save the file as UTF-8 CSV") from None
@@ -155,7 +155,7 @@ def _read_table(path: Path):
         except csv.Error:
             sep = ","  # one column, or nothing to tell: plain CSV
     try:
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise InputError(f"{path}: not a readable CSV file ({str(e).strip()})") from None
     if not isinstance(df.index, pd.RangeIndex):  # pandas makes the extra leading fields an index
@@ -163,7 +163,8 @@ def _read_table(path: Path):
                          f"{len(df.columns)} ({sep!r}-separated); give every row as many fields as the header")
     names = [str(c).strip() for c in df.columns]
     if all(_is_number(c) or _is_date(c) for c in names) and any(_is_number(c) for c in names):
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, header=None)
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, header=None,
+                         encoding="utf-8-sig")
         values = [c for c in df.columns if not _is_date(str(df[c].iloc[0]).strip())]
         names = ["date" if c not in values else "value" if len(values) == 1 else f"value{values.index(c) + 1}"
                  for c in df.columns]
