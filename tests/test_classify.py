@@ -57,7 +57,7 @@ def test_ucr_archive_formats_agree_and_find_their_test_file(tmp_path):
     NAME_TRAIN.<ext> finds its NAME_TEST.<ext>; the older UCR .txt (float labels, spaces)."""
     import shutil
 
-    from rnnlab.data.sequences import bundled_path, test_file_for
+    from rnnlab.data.sequences import bundled_path, published_test_file
 
     src = bundled_path("GunPoint", "TRAIN")
     ref = load_sequences(str(src), "TRAIN")
@@ -66,9 +66,9 @@ def test_ucr_archive_formats_agree_and_find_their_test_file(tmp_path):
         got = load_sequences(str(tmp_path / f"GP_TRAIN{ext}"), "TRAIN")
         assert got.labels == ref.labels
         np.testing.assert_allclose(np.stack(got.series), np.stack(ref.series), atol=1e-6)
-        assert test_file_for(str(tmp_path / f"GP_TRAIN{ext}")) is None  # no test file yet
+        assert published_test_file(str(tmp_path / f"GP_TRAIN{ext}")) is None  # no test file yet
         shutil.copy(src.with_suffix(ext), tmp_path / f"GP_TEST{ext}")
-        assert test_file_for(str(tmp_path / f"GP_TRAIN{ext}")) == tmp_path / f"GP_TEST{ext}"
+        assert published_test_file(str(tmp_path / f"GP_TRAIN{ext}")) == tmp_path / f"GP_TEST{ext}"
         assert load_sequences(str(tmp_path / f"GP_TRAIN{ext}"), "TEST").source.endswith(f"GP_TEST{ext}")
     old = tmp_path / "Old_TRAIN.txt"
     old.write_text("  1.0000000e+00  5.0e-01 6.0e-01 nan\n  2.0000000e+00  1.0e-01 2.0e-01 3.0e-01\n\n")

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.sequences import BUNDLED, Sequences, load_sequences, test_file_for
+from ..data.sequences import BUNDLED, Sequences, load_sequences, published_test_file
 from ..errors import InputError
 from ..models import SeqToVec
 from ..models.conv_front_end import check_conv_layers
@@ -315,7 +315,7 @@ class ClassifyApp(App):
         train = load_sequences(cfg.data, "TRAIN")
         if cfg.test:
             test = load_sequences(cfg.test, "TRAIN")
-        elif cfg.data in BUNDLED or test_file_for(cfg.data) is not None:
+        elif cfg.data in BUNDLED or published_test_file(cfg.data) is not None:
             test = load_sequences(cfg.data, "TEST")
         else:
             keep, held = stratified_split(train.labels, 0.2, cfg.train.seed)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Sequences", "BUNDLED", "load_sequences", "bundled_path", "test_file_for"]
+__all__ = ["Sequences", "BUNDLED", "load_sequences", "bundled_path", "published_test_file"]
 
 ARCHIVE_FORMATS = (".ts", ".arff", ".tsv", ".txt")  # the formats a NAME_TRAIN / NAME_TEST pair comes in
 LABEL_COLUMNS = ("label", "class")
@@ -207,7 +207,7 @@ def _from_npz(path: Path) -> Sequences:
     return Sequences([X[i, : int(n)].astype(float) for i, n in enumerate(lengths)], [str(v) for v in y], str(path))
 
 
-def test_file_for(data: str) -> Path | None:
+def published_test_file(data: str) -> Path | None:
     """The ``NAME_TEST.<ext>`` beside a ``NAME_TRAIN.<ext>`` of an archive format, if
     there is one."""
     path = Path(data)
@@ -229,7 +229,7 @@ def load_sequences(data: str, split: str) -> Sequences:
     else:
         path = Path(data)
         if split == "TEST":
-            path = test_file_for(data) or path.with_name(path.name.replace("_TRAIN", "_TEST"))
+            path = published_test_file(data) or path.with_name(path.name.replace("_TRAIN", "_TEST"))
         if not path.exists():
             if not os.sep in data and "." not in data:
                 raise InputError(f"--data {data}: not a dataset bundled with aeon ({', '.join(BUNDLED)}) and not a "
