@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .text import read_text_file
 
 __all__ = ["Captioned", "WordVocab", "load_captions", "read_image", "shape_images", "tokenize"]
 
@@ -140,6 +141,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
 
 
 INDEX_NAMES = ("captions.tsv", "captions.txt", "captions.csv", "captions.json")
+INDEX_SUFFIXES = tuple(Path(n).suffix for n in INDEX_NAMES)
 
 
 def _tsv_rows(index: Path, text: str) -> list[tuple[str, str, str]]:
@@ -206,7 +208,7 @@ def load_captions(source: str, n_default: int = 5000, seed: int = 0, size: int =
         return shape_images(n_default, seed, size), f"{n_default} generated shape images (embedded)"
     root = Path(source)
     if root.is_file():
-        if root.suffix.lower() not in (".tsv", ".txt", ".csv", ".json"):
+        if root.suffix.lower() not in INDEX_SUFFIXES:
             raise InputError(f"{source}: not a directory of images nor a caption index file (.tsv, .txt, .csv "
                              "or .json)")
         index, root = root, root.parent
@@ -218,10 +220,7 @@ def load_captions(source: str, n_default: int = 5000, seed: int = 0, size: int =
     else:
         raise InputError(f"{source}: no such directory or file (give a directory of images with captions.tsv, a "
                          "caption index file, or 'shapes')")
-    try:
-        text = index.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not text
-    except UnicodeDecodeError as e:
-        raise InputError(f"{index}: not UTF-8 text (byte {e.start})") from None
+    text = read_text_file(index)
     suffix, first = index.suffix.lower(), text.partition("\n")[0].lower()
     if suffix == ".json":
         rows = _coco_rows(index, text)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .text import read_text_file
 
 __all__ = ["Sequences", "BUNDLED", "load_sequences", "bundled_path", "published_test_file"]
 
@@ -95,33 +96,22 @@ def _from_label_first(path: Path) -> Sequences:
     """UCR's ``.tsv`` / ``.txt``: one series per line, its label first, then its values
     (tabs, spaces or commas between them); ``NaN`` at the end pads a shorter series."""
     series, labels = [], []
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(read_text_file(path).splitlines(), 1):
         fields = line.replace(",", " ").split()
         if not fields:
             continue
         if len(fields) < 2:
             raise InputError(f"{path}, line {n}: a label and no values; each line is <label> <value> <value> ...")
-        try:
-            values = np.array([float(v) for v in fields[1:]])
-        except ValueError:
-            bad = next(v for v in fields[1:] if not _is_float(v))
-            raise InputError(f"{path}, line {n}: {bad!r} is not a number (each line is <label> <value> <value> ...; "
-                             "a header line is not part of this format)") from None
-        series.append(values[:, None])
+        values = []
+        for v in fields[1:]:
+            try:
+                values.append(float(v))
+            except ValueError:
+                raise InputError(f"{path}, line {n}: {v!r} is not a number (each line is <label> <value> <value> ...; "
+                                 "a header line is not part of this format)") from None
+        series.append(np.array(values)[:, None])
         labels.append(_label(fields[0]))
     return Sequences(series, labels, str(path))
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _from_csv(path: Path) -> Sequences:
