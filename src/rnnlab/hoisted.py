@@ -16,14 +16,22 @@ sequences still running at step ``t`` are a prefix of the batch and step ``t`` w
 
 The functions compute exactly torch.nn's cells (same parameters, gate order, bias
 placement); ``tests/test_hoisted.py`` compares values and gradients with ``nn.LSTM`` /
-``nn.GRU`` / ``nn.RNN``. They are once-differentiable (no double backward).
+``nn.GRU`` / ``nn.RNN``.
+
+Higher-order gradients (a gradient penalty, Hessian-vector products: ``create_graph=True``)
+and batched gradients (``autograd.grad(..., is_grads_batched=True)``, vmap) cannot go
+through the hand-written backward, which writes into its buffers in place. There the
+backward recomputes the layer with plain differentiable torch operations on the saved
+inputs (:func:`_lstm_steps` etc., the same equations) and differentiates that, so every
+order of derivative is exact; ordinary training never takes that path.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 __all__ = ["hoisted_layer", "live_counts"]
 
@@ -116,14 +124,15 @@ class _LSTM(torch.autograd.Function):
             torch.tanh(c, out=tc)
             torch.mul(o, tc, out=h)
         ctx.ks = ks
-        ctx.save_for_backward(h0, c0, w_hh, act, cs, tcs, out)
+        ctx.save_for_backward(xp, h0, c0, w_hh, act, cs, tcs, out)
         return out, _final(out, ks, B), _final(cs, ks, B)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out: Tensor, d_hT: Tensor, d_cT: Tensor):
-        h0, c0, w_hh, act, cs, tcs, out = ctx.saved_tensors
+        xp, h0, c0, w_hh, act, cs, tcs, out = ctx.saved_tensors
         ks = ctx.ks
+        if _needs_differentiable_backward(d_out, d_hT, d_cT):
+            return (*_recomputed_grads(ctx, _lstm_steps, (xp, h0, c0, w_hh), (d_out, d_hT, d_cT)), None)
         T, B, G = act.shape
         H = G // 4
         dg = _empty_zero_padded(act, (T, B, G), ks)
@@ -186,14 +195,15 @@ class _GRU(torch.autograd.Function):
             h.mul_(a[:, H: 2 * H]).add_(n)  # h = n + z (h_prev - n)
         ctx.ks = ks
         ctx.has_bias = b_hh is not None
-        ctx.save_for_backward(h0, w_hh, act, hp, out)
+        ctx.save_for_backward(xp, h0, w_hh, b_hh, act, hp, out)
         return out, _final(out, ks, B)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out: Tensor, d_hT: Tensor):
-        h0, w_hh, act, hp, out = ctx.saved_tensors
+        xp, h0, w_hh, b_hh, act, hp, out = ctx.saved_tensors
         ks = ctx.ks
+        if _needs_differentiable_backward(d_out, d_hT):
+            return (*_recomputed_grads(ctx, _gru_steps, (xp, h0, w_hh, b_hh), (d_out, d_hT)), None)
         T, B, G = act.shape
         H = G // 3
         dx = _empty_zero_padded(act, (T, B, G), ks)  # gradient of the input projection: r, z, n pre-activations
@@ -241,14 +251,16 @@ class _Elman(torch.autograd.Function):
             torch.addmm(xp[t, :k], _prev(out, h0, t, k), w_t, out=h)
             h.relu_() if relu else h.tanh_()
         ctx.ks, ctx.relu = ks, relu
-        ctx.save_for_backward(h0, w_hh, out)
+        ctx.save_for_backward(xp, h0, w_hh, out)
         return out, _final(out, ks, B)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out: Tensor, d_hT: Tensor):
-        h0, w_hh, out = ctx.saved_tensors
+        xp, h0, w_hh, out = ctx.saved_tensors
         ks = ctx.ks
+        if _needs_differentiable_backward(d_out, d_hT):
+            steps = partial(_elman_steps, relu=ctx.relu)
+            return (*_recomputed_grads(ctx, steps, (xp, h0, w_hh), (d_out, d_hT)), None, None)
         T, B, H = out.shape
         dpre = _empty_zero_padded(out, (T, B, H), ks)
         dh = d_hT.clone()
@@ -266,6 +278,99 @@ class _Elman(torch.autograd.Function):
                 torch.sub(dhk, d, out=d)  # dh (1 - h^2)
             torch.mm(d, w_hh, out=dhk)
         return dpre, dh, _weight_grad(dpre, out, h0), None, None
+
+
+def _needs_differentiable_backward(*grads: Tensor) -> bool:
+    """Whether this backward must itself be differentiable (``create_graph=True`` turns
+    grad mode on inside it) or runs under vmap (batched incoming gradients): then the
+    in-place loops below cannot be used."""
+    return torch.is_grad_enabled() or any(_is_batched(g) for g in grads)
+
+
+def _is_batched(t: Tensor) -> bool:
+    """A tensor seen through vmap: torch.func's, or the older one ``is_grads_batched`` uses."""
+    functorch = torch._C._functorch
+    return functorch.is_batchedtensor(t) or functorch.is_legacy_batchedtensor(t)
+
+
+def _recomputed_grads(ctx, steps, inputs: tuple[Tensor | None, ...], grads: tuple[Tensor, ...]
+                      ) -> list[Tensor | None]:
+    """Gradients of ``steps(*inputs, ks)`` (the layer in plain torch operations) with
+    respect to the inputs that need one, differentiable again when grad mode is on."""
+    create_graph = torch.is_grad_enabled()
+    wanted = [k for k, x in enumerate(inputs) if x is not None and ctx.needs_input_grad[k]]
+    with torch.enable_grad():
+        leaves = list(inputs)
+        if not create_graph:  # only the first order is wanted: differentiate a detached copy
+            leaves = [None if x is None else x.detach().requires_grad_(k in wanted) for k, x in enumerate(inputs)]
+        outs = steps(*leaves, ks=ctx.ks)
+        got = torch.autograd.grad(outs, [leaves[k] for k in wanted], grads, create_graph=create_graph,
+                                  allow_unused=True)
+    result: list[Tensor | None] = [None] * len(inputs)
+    for k, g in zip(wanted, got):
+        result[k] = torch.zeros_like(inputs[k]) if g is None else g
+    return result
+
+
+def _step_mask(ks: list[int], t: int, like: Tensor) -> Tensor | None:
+    """``(B, 1)``: True for the rows still running at step ``t`` (None: all are)."""
+    B = like.shape[0]
+    return None if ks[t] == B else (torch.arange(B, device=like.device) < ks[t]).unsqueeze(1)
+
+
+def _masked_steps(step, xp: Tensor, state: tuple[Tensor, ...], ks: list[int]) -> tuple[Tensor, ...]:
+    """``step(xp_t, state) -> new state`` (first part: the output) over all steps: rows past
+    their length keep their state and output zero, as the hoisted loops leave them."""
+    outs = []
+    for t, x_t in enumerate(xp.unbind(0)):
+        new = step(x_t, state)
+        live = _step_mask(ks, t, x_t)
+        if live is None:
+            state = new
+            outs.append(new[0])
+        else:
+            state = tuple(torch.where(live, n, o) for n, o in zip(new, state))
+            outs.append(torch.where(live, new[0], torch.zeros_like(new[0])))
+    return (torch.stack(outs, 0), *state)
+
+
+def _lstm_steps(xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, ks: list[int]) -> tuple[Tensor, ...]:
+    """:class:`_LSTM` in plain torch operations (gates in its i, f, o, g order)."""
+    H = h0.shape[-1]
+
+    def step(x_t, state):
+        h, c = state
+        a = x_t + h.mm(w_hh.t())
+        i, f, o = a[:, : 3 * H].sigmoid().chunk(3, -1)
+        c = f * c + i * a[:, 3 * H:].tanh()
+        return o * c.tanh(), c
+
+    return _masked_steps(step, xp, (h0, c0), ks)
+
+
+def _gru_steps(xp: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None, ks: list[int]) -> tuple[Tensor, ...]:
+    """:class:`_GRU` in plain torch operations."""
+    H = h0.shape[-1]
+
+    def step(x_t, state):
+        (h,) = state
+        p = torch.nn.functional.linear(h, w_hh, b_hh)
+        rz = (x_t[:, : 2 * H] + p[:, : 2 * H]).sigmoid()
+        r, z = rz[:, :H], rz[:, H:]
+        n = (x_t[:, 2 * H:] + r * p[:, 2 * H:]).tanh()
+        return (n + z * (h - n),)
+
+    return _masked_steps(step, xp, (h0,), ks)
+
+
+def _elman_steps(xp: Tensor, h0: Tensor, w_hh: Tensor, ks: list[int], relu: bool) -> tuple[Tensor, ...]:
+    """:class:`_Elman` in plain torch operations."""
+
+    def step(x_t, state):
+        pre = x_t + state[0].mm(w_hh.t())
+        return (pre.relu() if relu else pre.tanh(),)
+
+    return _masked_steps(step, xp, (h0,), ks)
 
 
 def _lstm_order(H: int, device: torch.device) -> Tensor:
