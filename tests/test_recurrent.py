@@ -39,7 +39,7 @@ def assert_matches_torch(ours, ref, x, hx, lengths, batch_first, loss, msg=""):
     loss(out, as_tuple(st)).backward()
     torch.testing.assert_close(x2.grad, x1.grad, atol=1e-5, rtol=1e-5)
     ref_params = dict(ref.named_parameters())
-    for name, p in rnnlab.recurrent._torch_param_map(ours):
+    for name, p in ours.named_parameters():  # torch.nn's names
         torch.testing.assert_close(p.grad, ref_params[name].grad, atol=1e-5, rtol=1e-5, msg=name)
 
 

@@ -3,7 +3,8 @@ equations, a layer that unrolls any cell (with torch's fused kernels when they c
 the same function), attention, the four topologies, decoding, training and apps."""
 
 from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, make_cell
-from .recurrent import GRU, LSTM, RNN, Recurrent
+from .recurrent import Recurrent
+from .nn import GRU, LSTM, RNN  # torch.nn's classes with rnnlab's backends (rnnlab.nn)
 
 __version__ = "0.1.0"
 
@@ -12,9 +13,9 @@ __all__ = [
     "Recurrent", "RNN", "LSTM", "GRU", "__version__",
 ]
 
-from . import attention, decoding, models  # noqa: E402
+from . import attention, decoding, models, nn  # noqa: E402
 from .attention import AdditiveAttention, DotAttention, GeneralAttention  # noqa: E402
 from .models import EncoderDecoder, SeqToSeq, SeqToVec, VecToSeq  # noqa: E402
 
-__all__ += ["attention", "decoding", "models", "AdditiveAttention", "DotAttention", "GeneralAttention",
+__all__ += ["attention", "decoding", "models", "nn", "AdditiveAttention", "DotAttention", "GeneralAttention",
             "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder"]

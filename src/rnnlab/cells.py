@@ -185,20 +185,56 @@ class _StandardCell(RecurrentCell):
             weights = (w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
         except KeyError:  # a parametrization (e.g. weight_norm) computes them: ask the module
             weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        if mode == "LSTM":
-            h, c = torch.lstm_cell(x, state, *weights)
-            return h, (h, c)
-        if isinstance(state, Tensor):
+        if mode != "LSTM" and isinstance(state, Tensor):
             return (h := _ONE_STEP[mode](x, state, *weights)), h
-        (h0,) = state  # a ValueError (then our message) unless exactly one tensor
-        h = _ONE_STEP[mode](x, h0, *weights)
-        return h, (h,)
+        if mode != "LSTM":
+            (_,) = state  # a ValueError (then our message) unless exactly one tensor
+        return fused_cell_step(mode, x, state, list(weights))
 
     def fused_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         return self._fused_call(self.fused_mode(), x, state)
 
 
 _ONE_STEP = {"GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
+
+
+def fused_cell_step(mode: str, x: Tensor, state: State, weights: list[Tensor | None]) -> tuple[Tensor, State]:
+    """One step of torch's one-step kernel for ``mode`` from ``x`` ``(B, I)`` and a state
+    tuple; ``weights`` are ``[W_ih, W_hh, b_ih, b_hh]`` (biases may be None)."""
+    if mode == "LSTM":
+        h, c = torch.lstm_cell(x, state, *weights)
+        return h, (h, c)
+    h = _ONE_STEP[mode](x, state[0], *weights)
+    return h, (h,)
+
+
+def standard_step(mode: str, xp: Tensor, state: State, w_hh: Tensor, b_hh: Tensor | None = None,
+                  w_hr: Tensor | None = None) -> tuple[Tensor, State]:
+    """The equations of torch's standard cells for one step from a projected input
+    ``xp = x W_ih^T + b_ih`` (what the reference backend runs and the tests compare).
+    ``mode`` is ``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"`` or ``"GRU"`` (gate orders
+    ``i f g o`` and ``r z n``); ``w_hr`` is an LSTM's projection (``proj_size``, Sak et
+    al. 2014), which maps ``o * tanh(c)`` to the output and recurrent state ``h``."""
+    if mode == "LSTM":
+        h, c = state
+        i, f, g, o = (xp + nn.functional.linear(h, w_hh, b_hh)).chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        if w_hr is not None:
+            h = nn.functional.linear(h, w_hr)
+        return h, (h, c)
+    if mode == "GRU":
+        (h,) = state
+        xr, xz, xn = xp.chunk(3, dim=-1)
+        hr, hz, hn = nn.functional.linear(h, w_hh, b_hh).chunk(3, dim=-1)
+        r = torch.sigmoid(xr + hr)
+        z = torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        h = n + z * (h - n)  # = (1 - z) * n + z * h, one op fewer
+        return h, (h,)
+    pre = xp + nn.functional.linear(state[0], w_hh, b_hh)
+    h = torch.tanh(pre) if mode == "RNN_TANH" else torch.relu(pre)
+    return h, (h,)
 
 
 class ElmanCell(_StandardCell):
@@ -219,9 +255,7 @@ class ElmanCell(_StandardCell):
         super().__init__(input_size, hidden_size, (hidden_size,), bias)
 
     def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
-        pre = xp + self._project_hidden(state[0])
-        h = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
-        return h, (h,)
+        return standard_step(self.fused_mode(), xp, state, self.weight_hh, self.bias_hh)
 
     def fused_mode(self) -> str | None:
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
@@ -296,17 +330,15 @@ class LSTMCell(_StandardCell):
                 self.bias_hh[H : 2 * H] = 0.0
 
     def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
+        if not self.peepholes:
+            return standard_step("LSTM", xp, state, self.weight_hh, self.bias_hh)
         h, c = state
         gates = xp + self._project_hidden(h)
         i, f, g, o = gates.chunk(4, dim=-1)
-        if self.peepholes:
-            i = i + self.peephole_i * c
-            f = f + self.peephole_f * c
-        i, f, g = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g)
-        c = f * c + i * g
-        if self.peepholes:
-            o = o + self.peephole_o * c
-        h = torch.sigmoid(o) * torch.tanh(c)
+        i = torch.sigmoid(i + self.peephole_i * c)
+        f = torch.sigmoid(f + self.peephole_f * c)
+        c = f * c + i * torch.tanh(g)
+        h = torch.sigmoid(o + self.peephole_o * c) * torch.tanh(c)
         return h, (h, c)
 
     def fused_mode(self) -> str | None:
@@ -339,18 +371,13 @@ class GRUCell(_StandardCell):
         super().__init__(input_size, hidden_size, (hidden_size,), bias)
 
     def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
-        (h,) = state
-        xr, xz, xn = xp.chunk(3, dim=-1)
-        hr, hz, hn = self._project_hidden(h).chunk(3, dim=-1)
-        r = torch.sigmoid(xr + hr)
-        z = torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        h = n + z * (h - n)  # = (1 - z) * n + z * h, one op fewer
-        return h, (h,)
+        return standard_step("GRU", xp, state, self.weight_hh, self.bias_hh)
 
     def fused_mode(self) -> str | None:
         return "GRU"
 
+
+_PROTOCOL = ("state_size", "project_input", "step", "fused_mode")
 
 CELL_NAMES = ("rnn", "rnn_tanh", "rnn_relu", "elman", "lstm", "gru")
 
@@ -372,7 +399,8 @@ def make_cell(cell: str | type | object, input_size: int, hidden_size: int, **kw
         raise ValueError(f"cell: unknown cell name {cell!r}; expected one of {', '.join(CELL_NAMES)}")
     if callable(cell):
         made = cell(input_size, hidden_size, **kwargs)
-        if not isinstance(made, RecurrentCell):
+        # rnnlab's cells, or torch's cells with the protocol added (rnnlab.nn.LSTMCell ...)
+        if not isinstance(made, RecurrentCell) and not all(hasattr(made, a) for a in _PROTOCOL):
             raise ValueError(
                 f"cell: the factory {cell!r} returned {type(made).__name__}, expected a RecurrentCell"
             )

@@ -42,12 +42,11 @@ from functools import partial
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, State, make_cell
 from .hoisted import hoisted_layer, live_counts
 
-__all__ = ["Recurrent", "RNN", "LSTM", "GRU", "BACKENDS", "reverse_padded", "check_lengths", "sequence_mask", "unroll"]
+__all__ = ["Recurrent", "RecurrentBackends", "BACKENDS", "reverse_padded", "check_lengths", "sequence_mask", "unroll"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,236 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     return _permute_batch(x.reshape(T * B, *x.shape[2:]), rows, rows, 0).view(x.shape)
 
 
-class Recurrent(nn.Module):
+def _tracing() -> bool:
+    """Inside torch.compile / torch.export / jit tracing or a torch.func transform: only
+    torch's own kernels are traced as one operator (a custom autograd Function that writes
+    into buffers in place, or a Python loop over steps, is not what those tools expect)."""
+    compiler = getattr(torch, "compiler", None)
+    return bool(
+        torch.jit.is_tracing() or torch.jit.is_scripting()
+        or (compiler is not None and compiler.is_compiling())
+        or (compiler is not None and hasattr(compiler, "is_exporting") and compiler.is_exporting())
+        or torch._C._are_functorch_transforms_active()
+    )
+
+
+class RecurrentBackends:
+    """The backends, shared by :class:`Recurrent` (cells as submodules) and the torch.nn
+    drop-ins of :mod:`rnnlab.nn` (torch's parameter names on the module itself).
+
+    A class using it has ``num_layers``, ``bidirectional``, ``dropout``, ``batch_first``,
+    ``training``, ``backend``, ``compile_steps`` and ``last_backend``, and says how to
+    reach its weights: :meth:`_fused_mode`, :meth:`_layer_weights`, :meth:`_ref_cell`,
+    :meth:`_one_step`, ``fused_reason`` and ``hoisted_reason``. :meth:`_run` then
+    computes the layer on a checked ``(x, state tuple, lengths)`` with the backend
+    ``auto`` or the user picked."""
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    # hooks ------------------------------------------------------------------
+    def _fused_mode(self) -> str:
+        """torch's kernel name for the layer's cells (when ``fused_reason`` is None)."""
+        raise NotImplementedError
+
+    def _layer_weights(self, k: int) -> list[Tensor]:
+        """Layer-direction ``k``'s weights in the order torch's kernels take them."""
+        raise NotImplementedError
+
+    def _has_bias(self) -> bool:
+        """Whether the weights of :meth:`_layer_weights` include the two biases."""
+        raise NotImplementedError
+
+    def _ref_cell(self, k: int):
+        """Layer-direction ``k`` as a cell (``project_input``, ``step``) for the reference loop."""
+        raise NotImplementedError
+
+    def _one_step(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step of torch's one-step kernel for layer-direction ``k``, or None when it has none."""
+        raise NotImplementedError
+
+    @property
+    def hoisted_reason(self) -> str | None:
+        """Why the hoisted backend cannot compute this layer, or None if it can."""
+        return self.fused_reason
+
+    # dispatch ---------------------------------------------------------------
+    def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None, steps: int | None = None) -> str:
+        """``auto``, by measurement (benchmarks/results/speed/speed.md, 2 CPU cores):
+        reference for cells no kernel computes; for training on CPU, hoisted for GRU and
+        Elman layers (0.79-1.10x torch.nn's time); fused otherwise (oneDNN's LSTM is the
+        fastest, inference needs no backward, single steps run torch's one-step cell
+        kernels, and variable-length batches cost no more than equal-length ones), and
+        always inside torch.compile, export, jit tracing and torch.func transforms."""
+        if self.backend != "auto":
+            return self.backend
+        if self.fused_reason is not None:
+            return "reference"
+        if _tracing():
+            return "fused"
+        training = (x is not None and x.device.type == "cpu" and torch.is_grad_enabled()
+                    and (x.requires_grad or any(p.requires_grad for p in self.parameters())))
+        if steps is None:
+            steps = x.shape[1 if self.batch_first else 0] if x is not None else 0
+        # one step (decoders, streaming): torch's one-step cell kernels are the fastest
+        if training and steps > 1 and self._fused_mode() != "LSTM" and self.hoisted_reason is None:
+            return "hoisted"
+        return "fused"
+
+    def _run(self, x: Tensor, hx: State, lengths: Tensor | None, backend: str) -> tuple[Tensor, State]:
+        """The layer over checked inputs: ``x`` 3-D in the layer's layout, ``hx`` a tuple
+        of ``(L*D, B, S)`` parts, ``lengths`` from :func:`check_lengths`."""
+        T = x.shape[1 if self.batch_first else 0]
+        if lengths is not None and self._zero_padding(x, backend):
+            valid = sequence_mask(lengths, T).to(x.device)
+            x = x.masked_fill(~(valid if self.batch_first else valid.t()).unsqueeze(-1), 0.0)
+        if self.last_backend != backend and not _tracing():
+            log.debug("%s: %s backend (%s)", type(self).__name__, backend,
+                      self.fused_reason or "fused kernel available")
+        self.last_backend = backend
+        if backend == "fused":
+            return self._forward_fused(x, hx, lengths, T)
+        if backend == "hoisted":
+            return self._forward_hoisted(x, hx, lengths)
+        return self._forward_reference(x, hx, lengths, compiled=backend == "compiled")
+
+    @staticmethod
+    def _zero_padding(x: Tensor, backend: str) -> bool:
+        """Whether ``x``'s padding must be zeroed before ``backend`` reads it.
+
+        Padding may hold anything (UCR files pad with NaN). The input projection is
+        computed over every step at once, and 0 * NaN would reach the weight gradients.
+        The fused backend also feeds the padding of a sequence that ends inside a stretch
+        to torch's kernel, where a large value could overcome the gates that freeze its
+        cell state. Elsewhere finite padding is never read but through a zero gradient
+        (0 × finite), so on CPU one sum decides — finite only if every term is, or it
+        overflowed and we zero anyway — for less than zeroing costs (a copy forward and
+        another backward). On a GPU the check would wait for the device, so padding is
+        always zeroed there."""
+        return backend == "fused" or x.device.type != "cpu" or not bool(torch.isfinite(x.detach().sum()))
+
+    # backends ---------------------------------------------------------------
+    def _forward_fused(self, x: Tensor, hx: State, lengths: Tensor | None, T: int) -> tuple[Tensor, State]:
+        mode = self._fused_mode()
+        if T == 1 and lengths is None and not _tracing():
+            single = self._fused_single_step(x, hx)
+            if single is not None:
+                return single
+        bias = self._has_bias()
+        if lengths is None:
+            weights = [w for k in range(self.num_layers * self.num_directions) for w in self._layer_weights(k)]
+            args = (weights, bias, self.num_layers, float(self.dropout), self.training, self.bidirectional,
+                    self.batch_first)
+            result = _FUSED_FN[mode](x, list(hx) if mode == "LSTM" else hx[0], *args)
+            return result[0], tuple(result[1:])
+        # Variable lengths. torch's packed-sequence kernels are not oneDNN's and run 3-6x
+        # slower on CPU, so instead each layer and direction runs the padded batch in a few
+        # stretches of time (plan_cuts), each over the sequences still running at its
+        # start; those that end inside a stretch ride along with their state frozen (see
+        # _frozen_layer) and are dropped at the next cut.
+        xt = x.transpose(0, 1) if self.batch_first else x
+        order = torch.argsort(lengths, descending=True, stable=True)
+        bounds = plan_cuts(lengths.tolist(), FUSED_CALL_COST)
+
+        def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
+            return _frozen_layer(mode, src, st, lengths, order, bounds, self._layer_weights(k), bias, self.training)
+
+        out, final = self._stack(run, xt, hx, lengths)
+        return (out.transpose(0, 1) if self.batch_first else out), final
+
+    def _forward_hoisted(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """Each layer and direction through :func:`rnnlab.hoisted.hoisted_layer` (weight
+        gradients as one GEMM over all steps). With lengths the batch is sorted by
+        length so that the running sequences at each step are a prefix of it."""
+        mode = self._fused_mode()
+        lens = order = inverse = None
+        if lengths is not None and bool((lengths[1:] <= lengths[:-1]).all()):
+            lens = lengths  # already sorted (as pack_padded_sequence's enforce_sorted wants): nothing to permute
+        elif lengths is not None:
+            x, hx, lens, order, inverse = _sort_by_length(x, hx, lengths, 0 if self.batch_first else 1)
+        xt = x.transpose(0, 1) if self.batch_first else x
+        ks = live_counts(lens, xt.shape[0], xt.shape[1])
+        out, final = self._stack(lambda k, src, st: hoisted_layer(mode, src, st, self._layer_weights(k), ks),
+                                 xt, hx, lens)
+        out = out.transpose(0, 1) if self.batch_first else out
+        if inverse is not None:  # back to the caller's order (batch-first: whole sequences)
+            out = _permute_batch(out, inverse, order, 0 if self.batch_first else 1)
+            final = tuple(_permute_batch(h, inverse, order) for h in final)
+        return out, final
+
+    def _fused_single_step(self, x: Tensor, hx: State) -> tuple[Tensor, State] | None:
+        """T = 1 (streaming, autoregressive decoding): torch's one-step cell kernels skip
+        the sequence kernel's set-up, which dominates a single step (~330 vs ~55 µs).
+        None when the layer's cells have no one-step kernel (an LSTM with projections)."""
+        D = self.num_directions
+        inp = x[:, 0] if self.batch_first else x[0]
+        finals: list[list[Tensor]] = [[] for _ in hx]
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                step = self._one_step(k, inp, tuple(s_[k] for s_ in hx))
+                if step is None:
+                    return None
+                h, st = step
+                outs.append(h)
+                for part, s_ in zip(finals, st):
+                    part.append(s_)
+            inp = outs[0] if D == 1 else torch.cat(outs, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                inp = nn.functional.dropout(inp, self.dropout, training=True)
+        out = inp.unsqueeze(1) if self.batch_first else inp.unsqueeze(0)
+        return out, tuple(torch.stack(part, 0) for part in finals)
+
+    def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None,
+                           compiled: bool = False) -> tuple[Tensor, State]:
+        def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
+            if not compiled:
+                return unroll(self._ref_cell(k), src, st, lengths)
+            chunk = self._compiled(k, self.compile_steps) if self.compile_steps > 1 else None
+            return unroll(self._ref_cell(k), src, st, lengths, self._compiled(k, 1), chunk)
+
+        out, final = self._stack(run, x.transpose(0, 1) if self.batch_first else x, hx, lengths)
+        return (out.transpose(0, 1) if self.batch_first else out), final
+
+    def _stack(self, run, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """Layers and directions over time-major ``x``: ``run(k, src, state) -> (out,
+        final)`` computes cell ``k`` (layer-major, forward direction first) over ``src``
+        from its ``(B, S)`` state parts; the backward direction reads each sequence
+        reversed within its length. Dropout between layers as torch.nn."""
+        D = self.num_directions
+        finals: list[list[Tensor]] = [[] for _ in hx]
+        inp = x
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                src = inp if d == 0 else reverse_padded(inp, lengths)
+                o, st = run(k, src, tuple(h[k] for h in hx))
+                outs.append(o if d == 0 else reverse_padded(o, lengths))
+                for part, s_ in zip(finals, st):
+                    part.append(s_)
+            inp = outs[0] if D == 1 else torch.cat(outs, -1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                inp = nn.functional.dropout(inp, self.dropout, training=True)
+        return inp, tuple(torch.stack(part, 0) for part in finals)
+
+    def _compiled(self, k: int, steps: int) -> "CompiledSteps":
+        """Cell ``k``'s compiled function over ``steps`` steps (made on first use)."""
+        made = self.__dict__.setdefault("_compiled_steps", {})
+        if (k, steps) not in made:
+            made[k, steps] = CompiledSteps(self._ref_cell(k), steps)
+        return made[k, steps]
+
+    def __getstate__(self) -> dict:
+        # compiled functions neither pickle nor deep-copy; a copy compiles its own
+        state = dict(super().__getstate__())
+        state.pop("_compiled_steps", None)
+        return state
+
+
+class Recurrent(RecurrentBackends, nn.Module):
     """A recurrent layer over any cell: stacked, optionally bidirectional.
 
     Args:
@@ -154,7 +382,6 @@ class Recurrent(nn.Module):
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
         self.bidirectional = bool(bidirectional)
-        self.num_directions = 2 if self.bidirectional else 1
         self.dropout = float(dropout)
         self.batch_first = bool(batch_first)
         self.backend = backend
@@ -175,9 +402,12 @@ class Recurrent(nn.Module):
     @property
     def fused_reason(self) -> str | None:
         """Why torch's fused kernel cannot compute this layer, or None if it can."""
+        from .nn import GRUCell as TorchGRUCell, LSTMCell as TorchLSTMCell, RNNCell as TorchRNNCell
+
+        standard = (*_STANDARD_CELLS, TorchRNNCell, TorchLSTMCell, TorchGRUCell)
         first = self.cells[0]
         for c in self.cells:
-            if type(c) not in _STANDARD_CELLS:
+            if type(c) not in standard:  # a subclass may have changed the equations
                 return f"{type(c).__name__} is not one of torch's standard cells"
             if c.fused_mode() is None:
                 return f"{type(c).__name__} with these options (e.g. peepholes) has no fused kernel"
@@ -185,25 +415,6 @@ class Recurrent(nn.Module):
                 return "the layer mixes cell kinds or bias settings"
         return None
 
-    def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None) -> str:
-        """``auto``, by measurement (benchmarks/results/speed/speed.md, 2 CPU cores):
-        reference for cells no kernel computes; for training on CPU, hoisted for GRU and
-        Elman layers (0.79-1.10x torch.nn's time); fused otherwise (oneDNN's LSTM is the
-        fastest, inference needs no backward, single steps run torch's one-step cell
-        kernels, and variable-length batches cost no more than equal-length ones)."""
-        if self.backend != "auto":
-            return self.backend
-        if self.fused_reason is not None:
-            return "reference"
-        training = (x is not None and x.device.type == "cpu" and torch.is_grad_enabled()
-                    and (x.requires_grad or any(p.requires_grad for p in self.parameters())))
-        steps = x.shape[1 if self.batch_first else 0] if x is not None else 0
-        # one step (decoders, streaming): torch's one-step cell kernels are the fastest
-        if training and steps > 1 and self.cells[0].fused_mode() != "LSTM":
-            return "hoisted"
-        return "fused"
-
-    # ------------------------------------------------------------------ forward
     def forward(
         self, x: Tensor, state: Tensor | State | None = None, lengths: Tensor | list[int] | None = None
     ) -> tuple[Tensor, Tensor | State]:
@@ -218,35 +429,24 @@ class Recurrent(nn.Module):
             raise ValueError("x: the time axis is empty (0 steps)")
         lengths = check_lengths(lengths, B, T)
         hx = self._check_state(state, B, x)
-        backend = self._pick_backend(x, lengths)
-        if lengths is not None and self._zero_padding(x, backend):
-            valid = sequence_mask(lengths, T).to(x.device)
-            x = x.masked_fill(~(valid if self.batch_first else valid.t()).unsqueeze(-1), 0.0)
-        if self.last_backend != backend:
-            log.debug("Recurrent: %s backend (%s)", backend, self.fused_reason or "fused kernel available")
-        self.last_backend = backend
-        if backend == "fused":
-            out, final = self._forward_fused(x, hx, lengths, T)
-        elif backend == "hoisted":
-            out, final = self._forward_hoisted(x, hx, lengths)
-        else:
-            out, final = self._forward_reference(x, hx, lengths, compiled=backend == "compiled")
+        out, final = self._run(x, hx, lengths, self._pick_backend(x, lengths))
         return out, (final[0] if len(final) == 1 else final)
 
-    @staticmethod
-    def _zero_padding(x: Tensor, backend: str) -> bool:
-        """Whether ``x``'s padding must be zeroed before ``backend`` reads it.
+    # hooks of RecurrentBackends: the cells hold the weights
+    def _fused_mode(self) -> str:
+        return self.cells[0].fused_mode()
 
-        Padding may hold anything (UCR files pad with NaN). The input projection is
-        computed over every step at once, and 0 * NaN would reach the weight gradients.
-        The fused backend also feeds the padding of a sequence that ends inside a stretch
-        to torch's kernel, where a large value could overcome the gates that freeze its
-        cell state. Elsewhere finite padding is never read but through a zero gradient
-        (0 × finite), so on CPU one sum decides — finite only if every term is, or it
-        overflowed and we zero anyway — for less than zeroing costs (a copy forward and
-        another backward). On a GPU the check would wait for the device, so padding is
-        always zeroed there."""
-        return backend == "fused" or x.device.type != "cpu" or not bool(torch.isfinite(x.detach().sum()))
+    def _layer_weights(self, k: int) -> list[Tensor]:
+        return self.cells[k].flat_weights()
+
+    def _has_bias(self) -> bool:
+        return self.cells[0].bias
+
+    def _ref_cell(self, k: int) -> RecurrentCell:
+        return self.cells[k]
+
+    def _one_step(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.cells[k].fused_step(x, state)
 
     def _check_state(self, state: Tensor | State | None, batch: int, x: Tensor) -> State:
         LD = self.num_layers * self.num_directions
@@ -263,118 +463,6 @@ class Recurrent(nn.Module):
                 got = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
                 raise ValueError(f"state[{k}]: expected shape (num_layers*num_directions={LD}, batch={batch}, {s}), got {got}")
         return parts
-
-    def _forward_fused(self, x: Tensor, hx: State, lengths: Tensor | None, T: int) -> tuple[Tensor, State]:
-        mode = self.cells[0].fused_mode()
-        if T == 1 and lengths is None:
-            return self._fused_single_step(x, hx)
-        if lengths is None:
-            weights = [w for c in self.cells for w in c.flat_weights()]
-            args = (weights, self.cells[0].bias, self.num_layers, self.dropout, self.training, self.bidirectional,
-                    self.batch_first)
-            result = _FUSED_FN[mode](x, list(hx) if mode == "LSTM" else hx[0], *args)
-            return result[0], tuple(result[1:])
-        # Variable lengths. torch's packed-sequence kernels are not oneDNN's and run 3-6x
-        # slower on CPU, so instead each layer and direction runs the padded batch in a few
-        # stretches of time (plan_cuts), each over the sequences still running at its
-        # start; those that end inside a stretch ride along with their state frozen (see
-        # _frozen_layer) and are dropped at the next cut.
-        xt = x.transpose(0, 1) if self.batch_first else x
-        order = torch.argsort(lengths, descending=True, stable=True)
-        bounds = plan_cuts(lengths.tolist(), FUSED_CALL_COST)
-
-        def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
-            return _frozen_layer(mode, src, st, lengths, order, bounds, self.cells[k].flat_weights(),
-                                 self.cells[k].bias, self.training)
-
-        out, final = self._stack(run, xt, hx, lengths)
-        return (out.transpose(0, 1) if self.batch_first else out), final
-
-    def _forward_hoisted(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        """Each layer and direction through :func:`rnnlab.hoisted.hoisted_layer` (weight
-        gradients as one GEMM over all steps). With lengths the batch is sorted by
-        length so that the running sequences at each step are a prefix of it."""
-        mode = self.cells[0].fused_mode()
-        lens = order = inverse = None
-        if lengths is not None and bool((lengths[1:] <= lengths[:-1]).all()):
-            lens = lengths  # already sorted (as pack_padded_sequence's enforce_sorted wants): nothing to permute
-        elif lengths is not None:
-            x, hx, lens, order, inverse = _sort_by_length(x, hx, lengths, 0 if self.batch_first else 1)
-        xt = x.transpose(0, 1) if self.batch_first else x
-        ks = live_counts(lens, xt.shape[0], xt.shape[1])
-        out, final = self._stack(lambda k, src, st: hoisted_layer(mode, src, st, self.cells[k].flat_weights(), ks),
-                                 xt, hx, lens)
-        out = out.transpose(0, 1) if self.batch_first else out
-        if inverse is not None:  # back to the caller's order (batch-first: whole sequences)
-            out = _permute_batch(out, inverse, order, 0 if self.batch_first else 1)
-            final = tuple(_permute_batch(h, inverse, order) for h in final)
-        return out, final
-
-    def _fused_single_step(self, x: Tensor, hx: State) -> tuple[Tensor, State]:
-        """T = 1 (streaming, autoregressive decoding): torch's one-step cell kernels skip
-        the sequence kernel's set-up, which dominates a single step (~330 vs ~55 µs)."""
-        D = self.num_directions
-        inp = x[:, 0] if self.batch_first else x[0]
-        finals: list[list[Tensor]] = [[] for _ in hx]
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(D):
-                k = layer * D + d
-                h, st = self.cells[k].fused_step(inp, tuple(s_[k] for s_ in hx))
-                outs.append(h)
-                for part, s_ in zip(finals, st):
-                    part.append(s_)
-            inp = outs[0] if D == 1 else torch.cat(outs, -1)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                inp = nn.functional.dropout(inp, self.dropout, training=True)
-        out = inp.unsqueeze(1) if self.batch_first else inp.unsqueeze(0)
-        return out, tuple(torch.stack(part, 0) for part in finals)
-
-    def _forward_reference(self, x: Tensor, hx: State, lengths: Tensor | None,
-                           compiled: bool = False) -> tuple[Tensor, State]:
-        def run(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
-            if not compiled:
-                return unroll(self.cells[k], src, st, lengths)
-            chunk = self._compiled(k, self.compile_steps) if self.compile_steps > 1 else None
-            return unroll(self.cells[k], src, st, lengths, self._compiled(k, 1), chunk)
-
-        out, final = self._stack(run, x.transpose(0, 1) if self.batch_first else x, hx, lengths)
-        return (out.transpose(0, 1) if self.batch_first else out), final
-
-    def _stack(self, run, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        """Layers and directions over time-major ``x``: ``run(k, src, state) -> (out,
-        final)`` computes cell ``k`` (layer-major, forward direction first) over ``src``
-        from its ``(B, S)`` state parts; the backward direction reads each sequence
-        reversed within its length. Dropout between layers as torch.nn."""
-        D = self.num_directions
-        finals: list[list[Tensor]] = [[] for _ in hx]
-        inp = x
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(D):
-                k = layer * D + d
-                src = inp if d == 0 else reverse_padded(inp, lengths)
-                o, st = run(k, src, tuple(h[k] for h in hx))
-                outs.append(o if d == 0 else reverse_padded(o, lengths))
-                for part, s_ in zip(finals, st):
-                    part.append(s_)
-            inp = outs[0] if D == 1 else torch.cat(outs, -1)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                inp = nn.functional.dropout(inp, self.dropout, training=True)
-        return inp, tuple(torch.stack(part, 0) for part in finals)
-
-    def _compiled(self, k: int, steps: int) -> "CompiledSteps":
-        """Cell ``k``'s compiled function over ``steps`` steps (made on first use)."""
-        made = self.__dict__.setdefault("_compiled_steps", {})
-        if (k, steps) not in made:
-            made[k, steps] = CompiledSteps(self.cells[k], steps)
-        return made[k, steps]
-
-    def __getstate__(self) -> dict:
-        # compiled functions neither pickle nor deep-copy; a copy compiles its own
-        state = dict(super().__getstate__())
-        state.pop("_compiled_steps", None)
-        return state
 
     def extra_repr(self) -> str:
         return (
@@ -487,7 +575,7 @@ def _frozen_layer(mode: str, x: Tensor, state: State, lengths: Tensor, order: Te
             steps = torch.arange(start, end).unsqueeze(1)
             dead = (steps >= lens.unsqueeze(0)).unsqueeze(-1).to(device)  # (n, k, 1)
             if mode == "LSTM":
-                hidden = weights[1].shape[1]
+                hidden = weights[0].shape[0] // 4  # (weights[1] is (4H, proj_size) with projections)
                 freeze = weights[0].new_zeros(4 * hidden, 1)
                 freeze[:hidden] = -_FREEZE  # input gate (torch's gate order: i, f, g, o)
                 freeze[hidden:2 * hidden] = _FREEZE  # forget gate
@@ -612,131 +700,3 @@ def unroll(cell: RecurrentCell, x: Tensor, state: State, lengths: Tensor | None 
         out, state = (step or partial(run_steps, cell.step))(xp[t:], state, window(t, T))
         pieces.append(out)
     return (pieces[0] if len(pieces) == 1 else torch.cat(pieces, 0)), state
-
-
-# ---------------------------------------------------------------------- drop-ins
-class _TorchCompatible(Recurrent):
-    """Shared code of the drop-in replacements for torch.nn.RNN / LSTM / GRU."""
-
-    _torch_class: type[nn.RNNBase]
-
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int, bias: bool,
-                 batch_first: bool, dropout: float, bidirectional: bool, device, dtype, backend: str, **cell_kwargs):
-        super().__init__(cell, input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                         dropout=dropout, batch_first=batch_first, backend=backend, bias=bias, **cell_kwargs)
-        self.bias = bool(bias)
-        if device is not None or dtype is not None:
-            self.to(device=device, dtype=dtype)
-
-    def forward(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None,
-                lengths: Tensor | list[int] | None = None):
-        """As torch.nn: ``(output, h_n)`` or ``(output, (h_n, c_n))``; a PackedSequence
-        in gives a PackedSequence out."""
-        if isinstance(input, PackedSequence):
-            padded, lens = pad_packed_sequence(input, batch_first=self.batch_first)
-            out, state = super().forward(padded, hx, lengths=lens)
-            return pack_padded_sequence(out, lens, batch_first=self.batch_first, enforce_sorted=False), state
-        if isinstance(input, Tensor) and input.dim() == 2 and lengths is None:
-            # torch.nn accepts one unbatched sequence (T, input_size); so does the drop-in
-            parts = None if hx is None else ((hx,) if isinstance(hx, Tensor) else tuple(hx))
-            if parts is not None and any(p.dim() != 2 for p in parts):
-                raise ValueError("hx: for an unbatched 2-D input the state must be 2-D (num_layers*D, hidden_size)")
-            batched_hx = None if parts is None else tuple(p.unsqueeze(1) for p in parts)
-            if batched_hx is not None and len(batched_hx) == 1:
-                batched_hx = batched_hx[0]
-            out, state = super().forward(input.unsqueeze(0 if self.batch_first else 1), batched_hx)
-            out = out.squeeze(0 if self.batch_first else 1)
-            state = state.squeeze(1) if isinstance(state, Tensor) else tuple(p.squeeze(1) for p in state)
-            return out, state
-        return super().forward(input, hx, lengths=lengths)
-
-    def _torch_kwargs(self) -> dict:
-        return dict(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                    bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
-                    bidirectional=self.bidirectional)
-
-    def to_torch(self) -> nn.RNNBase:
-        """A torch.nn module with the same configuration and (copied) weights."""
-        p = next(self.parameters())
-        module = self._torch_class(**self._torch_kwargs(), device=p.device, dtype=p.dtype)
-        with torch.no_grad():
-            for name, param in _torch_param_map(self):
-                getattr(module, name).copy_(param)
-        return module
-
-    @classmethod
-    def from_torch(cls, module: nn.RNNBase, backend: str = "auto", **kwargs):
-        """Build the rnnlab equivalent of a torch.nn.RNN/LSTM/GRU, with its weights copied
-        (``kwargs``: other constructor arguments, e.g. ``compile_steps``)."""
-        if not isinstance(module, cls._torch_class):
-            raise ValueError(f"module: expected torch.nn.{cls._torch_class.__name__}, got {type(module).__name__}")
-        if getattr(module, "proj_size", 0):
-            raise ValueError("module: LSTMs with proj_size > 0 are not supported")
-        kwargs = dict(input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
-                      bias=module.bias, batch_first=module.batch_first, dropout=module.dropout,
-                      bidirectional=module.bidirectional, backend=backend, **kwargs)
-        if cls is RNN:
-            kwargs["nonlinearity"] = module.nonlinearity
-        p = next(module.parameters())
-        layer = cls(**kwargs, device=p.device, dtype=p.dtype)
-        with torch.no_grad():
-            for name, param in _torch_param_map(layer):
-                param.copy_(getattr(module, name))
-        return layer
-
-
-def _torch_param_map(layer: Recurrent):
-    """Pairs (torch.nn parameter name, rnnlab parameter) for a standard-cell layer."""
-    D = layer.num_directions
-    for k, cell in enumerate(layer.cells):
-        suffix = f"_l{k // D}" + ("_reverse" if k % D else "")
-        for attr in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            p = getattr(cell, attr)
-            if p is not None:
-                yield attr + suffix, p
-
-
-class RNN(_TorchCompatible):
-    """Drop-in for ``torch.nn.RNN`` (Elman network); same arguments, shapes and weights."""
-
-    _torch_class = nn.RNN
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, backend: str = "auto"):
-        super().__init__("rnn", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device, dtype, backend, nonlinearity=nonlinearity)
-        self.nonlinearity = nonlinearity
-
-    def _torch_kwargs(self) -> dict:
-        return {**super()._torch_kwargs(), "nonlinearity": self.nonlinearity}
-
-
-class LSTM(_TorchCompatible):
-    """Drop-in for ``torch.nn.LSTM``; same arguments, shapes and weights.
-
-    Extra keyword arguments go to :class:`~rnnlab.cells.LSTMCell` (``forget_bias``,
-    ``chrono_max_timescale``, ``peepholes``).
-    """
-
-    _torch_class = nn.LSTM
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
-                 device=None, dtype=None, backend: str = "auto", **cell_kwargs):
-        if proj_size:
-            raise ValueError("proj_size: LSTMs with projections (proj_size > 0) are not supported")
-        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device, dtype, backend, **cell_kwargs)
-
-
-class GRU(_TorchCompatible):
-    """Drop-in for ``torch.nn.GRU``; same arguments, shapes and weights."""
-
-    _torch_class = nn.GRU
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, backend: str = "auto"):
-        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device, dtype, backend)
