@@ -30,7 +30,7 @@ from rnnlab.recurrent import run_steps
 def bench(H: int, rounds: int) -> dict:
     torch.manual_seed(0)
     ref = nn.LSTM(I, H, batch_first=True)
-    cell = rnnlab.LSTM.from_torch(ref, backend="reference").cells[0]
+    cell = rnnlab.Recurrent.from_torch(ref, backend="reference").cells[0]
     x = torch.randn(B, T, I, requires_grad=True)
     state = (torch.zeros(B, H), torch.zeros(B, H))
 

@@ -119,7 +119,7 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
     torch.manual_seed(0)
     ref = THEIRS[kind](I, H, num_layers=layers, bidirectional=bidir, batch_first=True).to(device)
     fused = OURS[kind].from_torch(ref, backend="fused")
-    slow = OURS[kind].from_torch(ref, backend="reference")
+    slow = rnnlab.Recurrent.from_torch(ref, backend="reference")  # rnnlab's own cells: a custom cell's path
     hoisted = OURS[kind].from_torch(ref, backend="hoisted")
     x = torch.randn(B, T, I, requires_grad=True, device=device)
     lengths = torch.randint(T // 2, T + 1, (B,))
@@ -144,13 +144,13 @@ def bench_config(kind: str, H: int, layers: int, bidir: bool, rounds: int, refer
     if reference:
         variants["reference_train"] = fwdbwd(slow)
     if reference and compile:
-        compiled = OURS[kind].from_torch(ref, backend="compiled")
+        compiled = rnnlab.Recurrent.from_torch(ref, backend="compiled")
         variants["compiled_train"] = fwdbwd(compiled)
         t = time.perf_counter()
         variants["compiled_train"]()  # the first call compiles (forward and backward)
         compile_s = time.perf_counter() - t
         if kind == "LSTM":  # the target: custom LSTM-like cells near nn.LSTM's time
-            chunked = OURS[kind].from_torch(ref, backend="compiled", compile_steps=COMPILE_STEPS)
+            chunked = rnnlab.Recurrent.from_torch(ref, backend="compiled", compile_steps=COMPILE_STEPS)
             variants["compiled_chunk_train"] = fwdbwd(chunked)
             t = time.perf_counter()
             variants["compiled_chunk_train"]()
@@ -220,7 +220,8 @@ def first_call_seconds(H: int) -> float:
     ``compile_steps=COMPILE_STEPS``, in this (fresh) process: what a new training run pays
     once inductor's disk cache holds the graphs."""
     torch.manual_seed(0)
-    layer = rnnlab.LSTM.from_torch(nn.LSTM(I, H, batch_first=True), backend="compiled", compile_steps=COMPILE_STEPS)
+    layer = rnnlab.Recurrent.from_torch(nn.LSTM(I, H, batch_first=True), backend="compiled",
+                                        compile_steps=COMPILE_STEPS)
     x = torch.randn(B, T, I, requires_grad=True)
     t = time.perf_counter()
     out, _ = layer(x)

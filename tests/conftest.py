@@ -24,3 +24,12 @@ def cli():
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def pytest_collection_modifyitems(items):
+    """torch's gradcheck and gradgradcheck of the multi-layer drop-ins (test_torch_module_db,
+    about 4 minutes on 2 cores) run in the slow suite, which CI runs too."""
+    for item in items:
+        if "test_torch_module_db" in item.nodeid and any(
+                f"test_{kind}_{cls}_" in item.name for kind in ("grad", "gradgrad") for cls in ("RNN", "GRU", "LSTM")):
+            item.add_marker(pytest.mark.slow)

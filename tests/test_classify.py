@@ -184,6 +184,8 @@ def test_cli_resume_of_a_killed_run_gives_the_uninterrupted_weights(tmp_path, cl
 
     from safetensors.numpy import load_file
 
+    from rnnlab.training.checkpoint import latest_checkpoint
+
     data = make_npz(tmp_path / "ramps.npz", n=40)
     common = ["--quick", "--data", str(data), "--epochs", "6", "--seed", "3", "--set", "train.checkpoint_every=1"]
     code, _, err = cli("classify", "train", *common, "--out", str(tmp_path / "full"))
@@ -194,11 +196,11 @@ def test_cli_resume_of_a_killed_run_gives_the_uninterrupted_weights(tmp_path, cl
     cfg = json.loads(cfg_path.read_text())
     cfg["config"]["train"]["max_steps"] = None  # as if the process had been killed after step 5
     cfg_path.write_text(json.dumps(cfg))
-    assert json.loads((tmp_path / "killed" / "checkpoint" / "trainer.json").read_text())["global_step"] == 5
+    assert json.loads((latest_checkpoint(tmp_path / "killed") / "trainer.json").read_text())["global_step"] == 5
     code, _, err = cli("classify", "train", "--resume", str(tmp_path / "killed"))
     assert code == 0, err
-    a = load_file(tmp_path / "full" / "checkpoint" / "model.safetensors")
-    b = load_file(tmp_path / "killed" / "checkpoint" / "model.safetensors")
+    a = load_file(latest_checkpoint(tmp_path / "full") / "model.safetensors")
+    b = load_file(latest_checkpoint(tmp_path / "killed") / "model.safetensors")
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
     assert json.loads((tmp_path / "killed" / "metrics.json").read_text())["accuracy"] == \
         json.loads((tmp_path / "full" / "metrics.json").read_text())["accuracy"]
@@ -229,6 +231,8 @@ def test_ensemble_averages_independently_trained_members(tmp_path, cli):
 
     import torch
     from safetensors.numpy import load_file
+
+    from rnnlab.training.checkpoint import latest_checkpoint
 
     from rnnlab.apps.classify import APP, Ensemble
 

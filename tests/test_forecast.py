@@ -198,7 +198,7 @@ def test_cli_end_to_end(tmp_path, cli):
                          "--set", "horizon=3", "--set", 'baselines=["naive","seasonal_naive"]')
     assert code == 0, err
     for name in ("config.json", "model.safetensors", "metrics.csv", "metrics.json", "forecast.png",
-                 "training_curve.png", "report.html", "checkpoint/trainer.json"):
+                 "training_curve.png", "report.html", "checkpoints"):
         assert (run / name).exists(), name
     metrics = read_json(run / "metrics.json")
     assert {"mae", "rmse", "mape", "smape", "mase", "baseline_naive_mape"} <= set(metrics)

@@ -2,6 +2,7 @@ import torch
 from torch import nn
 
 from rnnlab.training import TensorBatches, TrainConfig, Trainer
+from rnnlab.training.checkpoint import latest_checkpoint
 
 
 def test_time_limit_stops_and_scores_the_partial_epoch(tmp_path):
@@ -12,4 +13,4 @@ def test_time_limit_stops_and_scores_the_partial_epoch(tmp_path):
     hist = Trainer(model, lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]), cfg, run_dir=tmp_path,
                    evaluate_fn=lambda m: {"val_loss": 1.0}, verbose=False).fit(TensorBatches(x, y, batch_size=2))
     assert 1 <= len(hist) < 1000 and hist[-1]["elapsed_s"] < 10
-    assert (tmp_path / "checkpoint" / "trainer.json").exists()
+    assert (latest_checkpoint(tmp_path) / "trainer.json").exists()

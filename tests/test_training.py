@@ -16,6 +16,7 @@ from rnnlab.training import (
     from_dict,
     load_weights,
 )
+from rnnlab.training.checkpoint import latest_checkpoint
 
 
 def regression_setup(seed=0):
@@ -126,10 +127,10 @@ def test_planted_nan_stops_cleanly_and_keeps_checkpoint(tmp_path):
     cfg = TrainConfig(epochs=3, checkpoint_every=2)
     with pytest.raises(TrainingDiverged, match=r"step 7.*clip_norm.*lr"):
         Trainer(model, poisoned, cfg, run_dir=tmp_path, verbose=False).fit(batches)
-    state = json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())
+    state = json.loads((latest_checkpoint(tmp_path) / "trainer.json").read_text())
     assert state["global_step"] == 6
     fresh, _, _ = regression_setup()
-    load_weights(tmp_path / "checkpoint" / "model.safetensors", fresh)
+    load_weights(latest_checkpoint(tmp_path) / "model.safetensors", fresh)
     assert all(torch.isfinite(p).all() for p in fresh.parameters())
 
 

@@ -22,3 +22,16 @@ class InputError(RnnlabError, ValueError):
 
 class TrainingDiverged(RnnlabError):
     """The loss or the gradient became NaN or infinite."""
+
+
+class RunWriteError(RnnlabError):
+    """A run's files could not be written (disk full, read-only directory); what was
+    written before is intact. Exit status 1."""
+
+
+class TrainingInterrupted(RnnlabError):
+    """Training stopped on SIGINT (exit 130) or SIGTERM (exit 143) after checkpointing."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

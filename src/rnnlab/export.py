@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError
-from .recurrent import Recurrent
+from .recurrent import Recurrent, RecurrentBackends
 
 __all__ = ["to_onnx", "OnnxReport", "StatefulStep", "export_token_model"]
 
@@ -53,8 +53,9 @@ class OnnxReport:
 
 @contextlib.contextmanager
 def _fused_layers(module: nn.Module) -> Iterator[None]:
-    """Every Recurrent layer on its fused backend for the duration (restored after)."""
-    layers = [m for m in module.modules() if isinstance(m, Recurrent)]
+    """Every recurrent layer (Recurrent, the torch.nn drop-ins) on its fused backend for
+    the duration (restored after)."""
+    layers = [m for m in module.modules() if isinstance(m, RecurrentBackends)]
     for layer in layers:
         if layer.fused_reason is not None:
             raise InputError(f"ONNX export: {layer.extra_repr().split(',')[0]} cannot be exported: "

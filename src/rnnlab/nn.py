@@ -126,9 +126,6 @@ class _DropInLayer(RecurrentBackends):
         w = self._layer_weights(k)
         return fused_cell_step(self.mode, x, state, w if self.bias else [*w, None, None])
 
-    def __getstate__(self) -> dict:
-        return RecurrentBackends.__getstate__(self)
-
     # forward ----------------------------------------------------------------
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | State | None = None,
                 lengths: Tensor | list[int] | None = None):

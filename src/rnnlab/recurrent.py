@@ -102,16 +102,21 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 
 def _tracing() -> bool:
-    """Inside torch.compile / torch.export / jit tracing or a torch.func transform: only
-    torch's own kernels are traced as one operator (a custom autograd Function that writes
-    into buffers in place, or a Python loop over steps, is not what those tools expect)."""
+    """Inside torch.compile / torch.export / jit tracing: there torch's own kernels are
+    traced as one operator each (a custom autograd Function that writes into buffers in
+    place, or a Python loop over steps, is not what those tools expect)."""
     compiler = getattr(torch, "compiler", None)
     return bool(
         torch.jit.is_tracing() or torch.jit.is_scripting()
         or (compiler is not None and compiler.is_compiling())
         or (compiler is not None and hasattr(compiler, "is_exporting") and compiler.is_exporting())
-        or torch._C._are_functorch_transforms_active()
     )
+
+
+def _in_functorch() -> bool:
+    """Inside a torch.func transform (vmap, grad, jacrev, ...): torch's RNN kernels have no
+    vmap rule and the hoisted Functions none either, so only plain operations work."""
+    return bool(torch._C._are_functorch_transforms_active())
 
 
 class RecurrentBackends:
@@ -162,13 +167,17 @@ class RecurrentBackends:
         Elman layers (0.79-1.10x torch.nn's time); fused otherwise (oneDNN's LSTM is the
         fastest, inference needs no backward, single steps run torch's one-step cell
         kernels, and variable-length batches cost no more than equal-length ones), and
-        always inside torch.compile, export, jit tracing and torch.func transforms."""
+        always inside torch.compile, export and jit tracing; inside torch.func transforms
+        (per-sample gradients with vmap) the reference steps, plain operations that every
+        transform supports."""
         if self.backend != "auto":
             return self.backend
         if self.fused_reason is not None:
             return "reference"
         if _tracing():
             return "fused"
+        if _in_functorch():
+            return "reference"
         training = (x is not None and x.device.type == "cpu" and torch.is_grad_enabled()
                     and (x.requires_grad or any(p.requires_grad for p in self.parameters())))
         if steps is None:
@@ -447,6 +456,25 @@ class Recurrent(RecurrentBackends, nn.Module):
 
     def _one_step(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
         return self.cells[k].fused_step(x, state)
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, backend: str = "auto", **kwargs) -> "Recurrent":
+        """The general layer, on rnnlab's own cells, with a torch.nn.RNN / LSTM / GRU's
+        configuration and (copied) weights: e.g. to run a torch model's layer on the
+        reference or compiled backend (``kwargs``: other arguments, e.g. ``compile_steps``).
+        For torch's parameter names keep the drop-ins (:mod:`rnnlab.nn`)."""
+        if not isinstance(module, nn.RNNBase) or getattr(module, "proj_size", 0):
+            raise ValueError(f"module: expected a torch.nn.RNN, LSTM or GRU without projections, got {module!r}")
+        cell = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn_relu"}[module.mode]
+        p = next(module.parameters())
+        layer = cls(cell, module.input_size, module.hidden_size, num_layers=module.num_layers,
+                    bidirectional=module.bidirectional, dropout=module.dropout, batch_first=module.batch_first,
+                    backend=backend, bias=module.bias, **kwargs).to(device=p.device, dtype=p.dtype)
+        with torch.no_grad():
+            for k, names in enumerate(module._all_weights):  # [weight_ih_l0, weight_hh_l0, ...] per cell
+                for name in names:
+                    getattr(layer.cells[k], name.rsplit("_l", 1)[0]).copy_(getattr(module, name))
+        return layer
 
     def _check_state(self, state: Tensor | State | None, batch: int, x: Tensor) -> State:
         LD = self.num_layers * self.num_directions

@@ -25,6 +25,8 @@ from ..training import (
     to_dict,
     write_metrics,
 )
+from ..training.checkpoint import has_checkpoint
+from ..training.lock import check_not_in_use, run_lock
 from ..training.rundir import write_run_config
 
 __all__ = ["App", "RunContext"]
@@ -106,19 +108,29 @@ class App:
         if resume is not None:
             run_dir = Path(resume)
             cfg = self.load_config(run_dir)
-        else:
-            cfg = self.make_config(data, quick, epochs, seed, overrides)
-            created = out is None or not Path(out).exists()
-            run_dir = new_run_dir(out, self.name)
+            with run_lock(run_dir):  # one process per run directory
+                return self._train_locked(cfg, run_dir, True, False, verbose)
+        cfg = self.make_config(data, quick, epochs, seed, overrides)
+        if out is not None and Path(out).is_dir():
+            check_not_in_use(out)  # "in use by process N" before "already holds a run"
+        created = out is None or not Path(out).exists()
+        run_dir = new_run_dir(out, self.name)
+        with run_lock(run_dir):
+            if (run_dir / "config.json").exists():  # another process made it a run meanwhile
+                new_run_dir(run_dir, self.name)
             write_run_config(run_dir, self.name, to_dict(cfg))
+            return self._train_locked(cfg, run_dir, False, created, verbose)
+
+    def _train_locked(self, cfg: Any, run_dir: Path, resume: bool, created: bool, verbose: bool) -> Path:
         t0 = time.perf_counter()
         try:
-            metrics = self.fit(cfg, RunContext(run_dir, resume is not None, verbose))
+            metrics = self.fit(cfg, RunContext(run_dir, resume, verbose))
         except BaseException:
             # Bad data found before any training step: leave no half-made run behind.
             # Once a checkpoint exists it is kept, so a diverged or killed run can resume.
             # (an ensemble's members keep theirs in subdirectories).
-            if resume is None and created and not any(run_dir.rglob("checkpoint")):
+            if not resume and created and not any(has_checkpoint(p) for p in (run_dir, *run_dir.rglob("*"))
+                                                  if p.is_dir()):
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - t0, 2)}
@@ -131,7 +143,7 @@ class App:
 
         cfg = self.load_config(resume) if resume is not None else self.make_config(data, quick, epochs, seed, overrides)
         with tempfile.TemporaryDirectory(prefix="rnnlab-worker-") as tmp:
-            if resume is not None and (Path(resume) / "checkpoint").exists():
+            if resume is not None and has_checkpoint(resume):
                 shutil.copytree(Path(resume), tmp, dirs_exist_ok=True)
             self.fit(cfg, RunContext(Path(tmp), resume is not None, verbose=False))
         return Path(resume) if resume is not None else Path(tmp)

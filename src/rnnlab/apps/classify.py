@@ -37,6 +37,7 @@ from ..models.conv_front_end import check_conv_layers
 from ..report import save_figure
 from ..training import TrainConfig, Trainer, read_json, read_run_config, save_weights, write_json
 from ..training.config import check_choices
+from ..training.checkpoint import has_checkpoint
 from .base import App, RunContext
 
 __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report", "RawSeriesClassifier"]
@@ -390,7 +391,7 @@ class ClassifyApp(App):
                     "val_accuracy": float((logits.argmax(-1) == yva).float().mean())}
 
         # a resumed ensemble may reach a member that had not started when the run stopped
-        resume = ctx.resume and (cfg.ensemble == 1 or (run_dir / "checkpoint").exists())
+        resume = ctx.resume and (cfg.ensemble == 1 or has_checkpoint(run_dir))
         Trainer(model, loss_fn, train_cfg, run_dir=run_dir, evaluate_fn=evaluate if held else None,
                 verbose=ctx.verbose).fit(
             TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=seed), resume=resume)

@@ -31,11 +31,12 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError, TrainingDiverged
-from .checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from ..errors import InputError, TrainingDiverged, TrainingInterrupted
+from .checkpoint import CHECKPOINT_DIR, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import check_choices
 from .io import save_weights
 from .metrics import plot_history, write_csv
+from .signals import StopRequests
 
 __all__ = ["TrainConfig", "Trainer", "detach_state", "split_time", "shard_batch"]
 
@@ -59,6 +60,7 @@ class TrainConfig:
     monitor / monitor_mode: the validation metric that picks the best checkpoint (None:
     the run keeps its last weights; validation metrics are still logged).
     checkpoint_every: also checkpoint every N optimiser steps (0: at epoch ends).
+    keep_checkpoints: how many of the newest complete checkpoints the run keeps (>= 1).
     seed: seeds torch, numpy and random. log_every: plain progress line every N steps.
     """
 
@@ -79,6 +81,7 @@ class TrainConfig:
     monitor: str | None = "val_loss"
     monitor_mode: str = "min"
     checkpoint_every: int = 0
+    keep_checkpoints: int = 2
     seed: int = 0
     log_every: int = 50
 
@@ -92,6 +95,10 @@ class TrainConfig:
             raise ValueError(f"tbptt_steps: must be >= 1, got {self.tbptt_steps}")
         if self.clip_norm is not None and self.clip_norm <= 0:
             raise ValueError(f"clip_norm: must be > 0 or null, got {self.clip_norm}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints: must be >= 1, got {self.keep_checkpoints}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every: must be >= 0, got {self.checkpoint_every}")
 
 
 def detach_state(state: Any) -> Any:
@@ -250,11 +257,18 @@ class Trainer:
         st = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best": None, "bad_epochs": 0,
               "stopped_early": False, "history": [], "epoch_loss_sum": 0.0, "epoch_batches": 0}
         carry = None
+        if resume and self.run_dir is None:
+            raise InputError("resume: needs a run directory")
+        if resume and latest_checkpoint(self.run_dir) is None:
+            # killed before its first checkpoint: nothing to lose, start from the beginning
+            if self.verbose:
+                print(f"{self.run_dir}: no complete checkpoint yet; training from the start", file=sys.stderr)
+            resume = False
         if resume:
-            if self.run_dir is None:
-                raise InputError("resume: needs a run directory")
             saved, carry = load_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler)
             st.update({k: saved[k] for k in st if k in saved})
+            if self.verbose:
+                print(f"resuming from step {st['global_step']} ({saved['checkpoint']})", file=sys.stderr, flush=True)
         else:
             _seed_everything(c.seed)
         self.history = st["history"]
@@ -262,6 +276,14 @@ class Trainer:
         t_start = time.perf_counter()
         done = (st["stopped_early"] or st["epoch"] >= c.epochs
                 or (c.max_steps is not None and st["global_step"] >= c.max_steps))
+        with StopRequests(enabled=self.writes) as stop:
+            self._loop(train_batches, st, carry, done, progress, t_start, stop)
+        self._finish(st)
+        return self.history
+
+    def _loop(self, train_batches, st: dict, carry: Any, done: bool, progress: "_Progress", t_start: float,
+              stop: StopRequests) -> None:
+        c = self.config
         while not done:
             epoch = st["epoch"]
             batches = train_batches(epoch) if callable(train_batches) else train_batches
@@ -288,6 +310,12 @@ class Trainer:
                 if c.time_limit_minutes is not None and time.perf_counter() - t_start > 60 * c.time_limit_minutes:
                     done, why = True, "time_limit_minutes"
                     break
+                if stop.requested is not None:
+                    self._checkpoint(st, carry)
+                    progress.end_epoch(f"interrupted at step {st['global_step']}")
+                    raise TrainingInterrupted(
+                        f"interrupted at step {st['global_step']}; its checkpoint is in {self.run_dir}; continue "
+                        f"with --resume {self.run_dir}", stop.exit_code)
                 if c.checkpoint_every and st["global_step"] % c.checkpoint_every == 0:
                     self._checkpoint(st, carry)
             if done:  # stopped inside the epoch: evaluate, and keep it resumable from this batch
@@ -300,8 +328,6 @@ class Trainer:
             carry = None
             self._checkpoint(st, carry)
             done = st["stopped_early"] or st["epoch"] >= c.epochs
-        self._finish(st)
-        return self.history
 
     def _train_batch(self, batch: Any, carry: Any, st: dict) -> tuple[float, float, Any]:
         c = self.config
@@ -330,7 +356,7 @@ class Trainer:
         return total / len(chunks), norm, carry
 
     def _diverged(self, what: str, value: float, st: dict) -> TrainingDiverged:
-        where = f"; the last good checkpoint in {self.run_dir / CHECKPOINT_DIR} is intact" if self.writes else ""
+        where = f"; the last good checkpoints in {self.run_dir / CHECKPOINT_DIR} are intact" if self.writes else ""
         return TrainingDiverged(
             f"the {what} became {value} at epoch {st['epoch'] + 1}, step {st['global_step'] + 1}: "
             f"training stopped. Try gradient clipping (--set clip_norm=1.0) or a lower learning rate "
@@ -391,7 +417,8 @@ class Trainer:
         if not self.writes:
             return
         parts = None if carry is None else tuple(_flatten(carry))
-        save_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, dict(st), parts)
+        save_checkpoint(self.run_dir, self.model, self.optimizer, self.scheduler, dict(st), parts,
+                        keep=self.config.keep_checkpoints)
 
     def _finish(self, st: dict) -> None:
         """Leave the best weights (if a metric was monitored) in the model and on disk."""
