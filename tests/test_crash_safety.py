@@ -200,3 +200,28 @@ def test_random_sigkills_always_resume_bitwise_equal(tmp_path):
     for app, args in kr._data(tmp_path).items():
         result = kr.bench(app, args, 3, tmp_path, rng)
         assert result["recovered"] == 3, result
+
+
+def test_a_hostile_run_directory_is_an_input_error_not_an_out_of_memory(tmp_path):
+    """config.json with a hidden size of 10^9, a vocabulary that does not match the
+    weights: exit 2 naming the file, checked on the meta device before anything is built."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat. " * 200)
+    run = tmp_path / "run"
+    p = _cli("textgen", "train", "--quick", "--data", str(corpus), "--out", str(run), "--epochs", "1",
+             "--set", "hidden_size=32", "--set", "seq_len=16", "--set", "batch_size=8")
+    assert p.wait() == 0, p.stderr()
+    cfg_path, vocab_path = run / "config.json", run / "vocab.json"
+    cfg_text, vocab_text = cfg_path.read_text(), vocab_path.read_text()
+    cfg = json.loads(cfg_text)
+    cfg["config"]["hidden_size"] = 10**9
+    cfg_path.write_text(json.dumps(cfg))
+    r = _cli("textgen", "evaluate", str(run))
+    assert r.wait() == 2, r.stderr()
+    assert "model.safetensors" in r.stderr() and "config.json" in r.stderr()
+    cfg_path.write_text(cfg_text)
+    vocab = json.loads(vocab_text)
+    vocab["chars"] = vocab["chars"] + ("ZQ" if isinstance(vocab["chars"], str) else ["Z", "Q"])
+    vocab_path.write_text(json.dumps(vocab))
+    r = _cli("textgen", "sample", str(run), "--prime", "the ")
+    assert r.wait() == 2 and "do not fit" in r.stderr(), r.stderr()

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from torch import nn
+
 from ..errors import InputError
 from ..report import write_report
 from ..training import (
@@ -73,11 +75,19 @@ class App:
         return from_dict(self.Config, raw["config"], f"{Path(run_dir) / 'config.json'}: 'config'")
 
     def trained(self, run_dir: str | Path, model: Any) -> Any:
-        """``model`` with the run's ``model.safetensors`` loaded (names and shapes
-        checked), in eval mode."""
+        """The model with the run's ``model.safetensors`` loaded (names and shapes
+        checked), in eval mode. ``model`` is a module or, better, a function that builds
+        it: then the weights are checked against the model's shapes before it is built
+        (:func:`~rnnlab.training.io.check_weights_fit`), so a damaged or hostile
+        config.json is an input error, not an out-of-memory."""
         from ..training import load_weights
+        from ..training.io import check_weights_fit
 
-        load_weights(Path(run_dir) / "model.safetensors", model)
+        path = Path(run_dir) / "model.safetensors"
+        if callable(model) and not isinstance(model, nn.Module):
+            check_weights_fit(path, model)
+            model = model()
+        load_weights(path, model)
         return model.eval()
 
     def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,

@@ -292,7 +292,7 @@ class CaptionApp(App):
     def load(self, run_dir: Path):
         cfg = self.load_config(run_dir)
         vocab = WordVocab(read_json(run_dir / "vocab.json", "caption vocabulary (vocab.json)")["words"])
-        return cfg, vocab, self.trained(run_dir, Captioner(cfg, len(vocab)))
+        return cfg, vocab, self.trained(run_dir, lambda: Captioner(cfg, len(vocab)))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, vocab, model = self.load(run_dir)

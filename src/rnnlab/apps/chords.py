@@ -302,8 +302,7 @@ class ChordsApp(App):
 
     def load(self, run_dir: Path):
         cfg = self.load_config(run_dir)
-        model = build_model(cfg)
-        return cfg, self.trained(run_dir, model)
+        return cfg, self.trained(run_dir, lambda: build_model(cfg))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, model = self.load(run_dir)

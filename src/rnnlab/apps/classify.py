@@ -359,7 +359,7 @@ class ClassifyApp(App):
         a resume is loaded, not retrained."""
         one = dataclasses.replace(cfg, ensemble=1)
         if cfg.ensemble > 1 and (run_dir / "finished").exists():
-            return self.trained(run_dir, self.build(one, enc.input_size, len(classes)))
+            return self.trained(run_dir, lambda: self.build(one, enc.input_size, len(classes)))
         keep, held = stratified_split(train.labels, cfg.val_fraction, seed)
         index = {c: i for i, c in enumerate(classes)}
         xtr, ltr = enc.tensors([train.series[i] for i in keep])
@@ -445,8 +445,8 @@ class ClassifyApp(App):
         cfg = self.load_config(run_dir)
         info = read_json(run_dir / "classes.json", "class list (classes.json)")
         enc = Encoding.from_json(info)
-        model = self.build(cfg, enc.input_size, len(info["classes"]))
-        return cfg, info["classes"], enc, self.trained(run_dir, model)
+        model = self.trained(run_dir, lambda: self.build(cfg, enc.input_size, len(info["classes"])))
+        return cfg, info["classes"], enc, model
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, classes, enc, model = self.load(run_dir)

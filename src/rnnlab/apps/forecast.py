@@ -564,8 +564,7 @@ class ForecastApp(App):
                                  f"{trained_plan.past.shape[1]}")
             # keep the training scale: the network learned it
             plan.center, plan.scale = trained_plan.center, trained_plan.scale
-        model = build_model(cfg, trained_plan)
-        return cfg, plan, self.trained(run_dir, model)
+        return cfg, plan, self.trained(run_dir, lambda: build_model(cfg, trained_plan))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, plan, model = self.load(run_dir)

@@ -238,7 +238,7 @@ class HandwritingApp(App):
     def load(self, run_dir: Path):
         cfg = self.load_config(run_dir)
         meta = read_json(run_dir / "handwriting.json", "handwriting model description (handwriting.json)")
-        model = self.trained(run_dir, self._model(cfg, len(meta["alphabet"])))
+        model = self.trained(run_dir, lambda: self._model(cfg, len(meta["alphabet"])))
         return cfg, meta, model
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:

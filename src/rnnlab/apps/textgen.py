@@ -215,8 +215,7 @@ class TextGenApp(App):
     def load(self, run_dir: Path):
         cfg = self.load_config(run_dir)
         vocab = load_vocab(run_dir / "vocab.json")
-        model = build_model(cfg, len(vocab))
-        model = self.trained(run_dir, model)
+        model = self.trained(run_dir, lambda: build_model(cfg, len(vocab)))
         return cfg, vocab, model
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:

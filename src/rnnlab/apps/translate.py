@@ -346,8 +346,7 @@ class TranslateApp(App):
     def load(self, run_dir: Path):
         cfg = self.load_config(run_dir)
         src_vocab, tgt_vocab = self._vocabs(run_dir)
-        model = build_model(cfg, len(src_vocab), len(tgt_vocab))
-        model = self.trained(run_dir, model)
+        model = self.trained(run_dir, lambda: build_model(cfg, len(src_vocab), len(tgt_vocab)))
         return cfg, src_vocab, tgt_vocab, model
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:

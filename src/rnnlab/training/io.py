@@ -19,7 +19,8 @@ from safetensors.torch import save_file, save_model
 
 from ..errors import InputError
 
-__all__ = ["atomic_write", "write_json", "read_json", "save_tensors", "load_tensors", "save_weights", "load_weights"]
+__all__ = ["atomic_write", "write_json", "read_json", "save_tensors", "load_tensors", "save_weights", "load_weights",
+           "check_weights_fit"]
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None] | bytes | str) -> None:
@@ -124,3 +125,35 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> dict[str, str]:
         for name, t in expected.items():
             t.copy_(tensors[source[name]])
     return meta
+
+
+def check_weights_fit(path: str | Path, build: Callable[[], torch.nn.Module]) -> None:
+    """Check that the weights in ``path`` fit the model ``build()`` makes, before any of
+    it is allocated: the model is built on the ``meta`` device (shapes, no memory) and
+    compared with the file's header (names and shapes, no tensor read). A run directory
+    from someone else may hold a config whose sizes are absurd (a hidden size of 10^9) or
+    a vocabulary that does not match the weights: an InputError naming the file, never an
+    out-of-memory."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: weights file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise InputError(f"{path}: not a valid safetensors file ({e}); it is damaged or not an rnnlab weights file"
+                         ) from None
+    config = path.parent / "config.json"
+    try:
+        with torch.device("meta"):
+            model = build()
+    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as e:
+        raise InputError(f"{config}: cannot build the model it describes ({e})") from None
+    expected = {k: tuple(t.shape) for k, t in model.state_dict().items()}
+    unexpected = [k for k in stored if k not in expected]
+    wrong = [f"'{k}' {stored[k]} (the config makes {expected[k]})" for k in stored
+             if k in expected and stored[k] != expected[k]]
+    if unexpected or wrong:
+        detail = "; ".join([*wrong[:3], *([f"unexpected weights {unexpected[:5]}"] if unexpected else [])])
+        raise InputError(f"{path}: the weights do not fit the model built from {config} and the run's vocabulary "
+                         f"files: {detail}; the run directory's files do not belong together")
