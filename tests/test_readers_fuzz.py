@@ -44,7 +44,7 @@ VALID = {
     "strokes.xml": '<?xml version="1.0"?><WhiteboardCaptureSession><Transcription><TextLine text="hi"/>'
                    '</Transcription><StrokeSet><Stroke><Point x="1" y="2" time="0"/><Point x="3" y="4" time="1"/>'
                    '<Point x="5" y="3" time="2"/></Stroke></StrokeSet></WhiteboardCaptureSession>\n',
-    "captions.token": "a.png#0\ta red square\na.png#1\ta square that is red\nb.png#0\ta blue circle\n",
+    "captions.txt": "a.png#0\ta red square\na.png#1\ta square that is red\nb.png#0\ta blue circle\n",
     "captions.csv": "image,caption\na.png,a red square\nb.png,a blue circle\n",
     "captions.json": json.dumps({"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "b.png"}],
                                  "annotations": [{"image_id": 1, "caption": "a red square"},
@@ -154,10 +154,10 @@ READERS = {  # file name -> reader
     "corpus.txt": read_corpus,
     "pairs.tsv": read_pairs, "pairs.csv": read_pairs,
     "strokes.jsonl": read_strokes, "strokes.xml": read_strokes,
-    "captions.token": read_captions, "captions.csv": read_captions, "captions.json": read_captions,
+    "captions.txt": read_captions, "captions.csv": read_captions, "captions.json": read_captions,
     "melody.abc": read_melody,
 }
-NEEDS = {"captions.token": "PIL", "captions.csv": "PIL", "captions.json": "PIL", "melody.abc": "music21",
+NEEDS = {"captions.txt": "PIL", "captions.csv": "PIL", "captions.json": "PIL", "melody.abc": "music21",
          "series.arff": "aeon", "series.ts": "aeon"}
 
 
@@ -177,10 +177,7 @@ def _run(name: str, examples: int, tmp_path_factory) -> None:
 
     # the valid seed itself loads
     seed_dir = tmp_path_factory.mktemp("seed")
-    if name == "captions.token":
-        target = seed_dir / "captions.token"
-    else:
-        target = seed_dir / name
+    target = seed_dir / name
     target.write_text(VALID[name], encoding="utf-8")
     reader(target)
 
@@ -291,3 +288,23 @@ def test_a_zip_bomb_like_npz_member_is_not_read_whole(tmp_path):
         z.writestr("y.npy", header)
     with pytest.raises(InputError):
         load_sequences(str(path), "TRAIN")
+
+
+@pytest.mark.parametrize("app,name,content", [
+    ("forecast", "bad.csv", b"date,value\n2020-01,1\n2020-02,x\n"),
+    ("classify", "bad.csv", b"series,label,\n"),
+    ("textgen", "bad.txt", b"\x00\x01binary"),
+    ("translate", "bad.tsv", b"only one column\n"),
+    ("handwriting", "bad.jsonl", b'{"text": "a", "strokes": 5}\n'),
+    ("caption", "captions.json", b'{"images": 3}'),
+])
+def test_a_bad_file_exits_2_naming_it_and_leaves_no_run_directory(tmp_path, cli, app, name, content):
+    if app == "caption":
+        pytest.importorskip("PIL")
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    out = tmp_path / "run"
+    code, _, err = cli(app, "train", "--quick", "--data", str(bad), "--out", str(out))
+    assert code == 2, err
+    assert str(bad) in err and err.count("\n") == 1, err
+    assert not out.exists()

@@ -183,21 +183,29 @@ def _coco_rows(index: Path, text: str) -> list[tuple[str, str, str]]:
     """``(where, file, caption)`` from COCO's caption annotations."""
     import json
 
+    layout = ("not COCO's caption layout ('images': a list of objects with an id and a file_name, "
+              "'annotations': a list of objects with an image_id and a caption)")
     try:
         data = json.loads(text)
-        files = {im["id"]: im["file_name"] for im in data["images"]}
-        notes = data["annotations"]
     except json.JSONDecodeError as e:
         raise InputError(f"{index}, line {e.lineno}: not valid JSON ({e.msg})") from None
-    except (KeyError, TypeError) as e:
-        raise InputError(f"{index}: not COCO's caption layout ('images' with id and file_name, 'annotations' with "
-                         f"image_id and caption); missing {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
+            or not isinstance(data.get("annotations"), list):
+        raise InputError(f"{index}: {layout}")
+    files = {}
+    for k, im in enumerate(data["images"]):
+        if not isinstance(im, dict) or not isinstance(im.get("id"), (int, str)) \
+                or not isinstance(im.get("file_name"), str):
+            raise InputError(f"{index}, images[{k}]: {layout}")
+        files[im["id"]] = im["file_name"]
     rows = []
-    for k, note in enumerate(notes):
+    for k, note in enumerate(data["annotations"]):
         where = f"{index}, annotations[{k}]"
-        if not isinstance(note, dict) or note.get("image_id") not in files or not str(note.get("caption", "")).strip():
+        if not isinstance(note, dict) or not isinstance(note.get("image_id"), (int, str)) \
+                or note["image_id"] not in files or not isinstance(note.get("caption"), str) \
+                or not note["caption"].strip():
             raise InputError(f"{where}: needs an image_id listed in 'images' and a caption")
-        rows.append((where, files[note["image_id"]], str(note["caption"]).strip()))
+        rows.append((where, files[note["image_id"]], note["caption"].strip()))
     return rows
 
 

@@ -260,6 +260,17 @@ def load_melody(path: str, part: int | None = None):
     except Exception as e:
         raise InputError(f"{path}: music21 cannot parse this file ({type(e).__name__}: {str(e)[:120]}); give "
                          "MusicXML, MIDI or ABC") from None
+    try:
+        return _melody_of(score, path, part)
+    except InputError:
+        raise
+    except Exception as e:  # music21 parses some malformed files into scores it then fails on
+        raise InputError(f"{path}: music21 cannot read a melody from this file ({type(e).__name__}: "
+                         f"{str(e)[:120]})") from None
+
+
+def _melody_of(score, path: str, part: int | None):
+    """:func:`load_melody` on a parsed score."""
     _check_meter(score, path, eighths=True)
     parts = list(getattr(score, "parts", [])) or [score]
     candidates = [q for q in parts if len(q.flatten().notes)]

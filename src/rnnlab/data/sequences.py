@@ -132,6 +132,8 @@ def _from_csv(path: Path) -> Sequences:
     channels = [c for c in df.columns if c not in ("series", "label")]
     if not channels:
         raise InputError(f"{path}: no channel columns besides 'series' and 'label'")
+    if df.empty:
+        raise InputError(f"{path}: a header and no rows; one row per time step is expected")
     for c in channels:
         vals = pd.to_numeric(df[c], errors="coerce")
         bad = np.flatnonzero(vals.isna().to_numpy())

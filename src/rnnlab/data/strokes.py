@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .text import read_text_file
 
 __all__ = ["Handwriting", "load_strokes", "font_handwriting", "to_offsets", "to_strokes", "zen_words"]
 
@@ -124,27 +125,27 @@ def _check_points(points: np.ndarray, where: str) -> np.ndarray:
 
 def _read_jsonl(path: Path) -> list[Handwriting]:
     out = []
-    with path.open(encoding="utf-8-sig") as f:
-        for no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {no}"
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str) or "strokes" not in item:
-                raise InputError(f'{where}: expected an object {{"text": "...", "strokes": [[[x, y], ...], ...]}}')
-            if not item["text"]:
-                raise InputError(f"{where}: 'text' is empty")
-            try:
-                strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in item["strokes"]]
-            except (TypeError, ValueError):
-                raise InputError(f"{where}: 'strokes' must be a list of strokes, each a list of [x, y] pairs") from None
-            strokes = [s for s in strokes if len(s)]
-            if not strokes:
-                raise InputError(f"{where}: no points in 'strokes'")
-            out.append(Handwriting(item["text"], _check_points(to_offsets(strokes), where)))
+    # read whole through read_text_file: encoding, byte-order mark, binary and empty files checked
+    for no, line in enumerate(read_text_file(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {no}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{where}: not valid JSON ({e.msg})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or "strokes" not in item:
+            raise InputError(f'{where}: expected an object {{"text": "...", "strokes": [[[x, y], ...], ...]}}')
+        if not item["text"]:
+            raise InputError(f"{where}: 'text' is empty")
+        try:
+            strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in item["strokes"]]
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(f"{where}: 'strokes' must be a list of strokes, each a list of [x, y] pairs") from None
+        strokes = [s for s in strokes if len(s)]
+        if not strokes:
+            raise InputError(f"{where}: no points in 'strokes'")
+        out.append(Handwriting(item["text"], _check_points(to_offsets(strokes), where)))
     return out
 
 
