@@ -282,7 +282,7 @@ def test_deepcopy_and_pickle_keep_the_backend(kind):
 
 # ---------------------------------------------------------------- second order, vmap
 @pytest.mark.parametrize("kind", LAYERS, ids=ids)
-@pytest.mark.parametrize("backend", ["auto", *BACKENDS])
+@pytest.mark.parametrize("backend", ["auto", *(pytest.param(b, marks=pytest.mark.slow) for b in BACKENDS)])
 def test_gradgradcheck_on_every_backend(kind, backend):
     ours_cls, _ = kind
     torch.manual_seed(7)

@@ -31,6 +31,11 @@ inductor caches the result on disk for later processes). So it pays off on long 
 compilation fails (e.g. no C++ compiler) it warns and runs the plain reference loop.
 ``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
 why fused is unavailable (``None`` when it is available).
+
+The backends live in :class:`RecurrentBackends`, which two kinds of layer share:
+:class:`Recurrent` (any cell; its cells are submodules, ``cells.0.weight_ih``) and the
+torch.nn drop-ins of :mod:`rnnlab.nn` (subclasses of ``nn.RNN/LSTM/GRU`` with torch's
+parameter names). Each says how to reach its weights; the computation is the same.
 """
 
 from __future__ import annotations
