@@ -78,15 +78,22 @@ def bench(app: str, args: list[str], kills: int, tmp: Path, rng: random.Random) 
     first = first if first is not None else 0.0
     reference = _weights(full)
     results = []
+    upper = duration
     for k in range(kills):
         run = tmp / f"{app}-kill{k}"
-        delay = rng.uniform(first, duration)
-        p = _start([*args, "--out", str(run)])
-        time.sleep(delay)
-        killed = p.poll() is None
-        if killed:
-            p.send_signal(signal.SIGKILL)
-        p.wait()
+        while True:  # until the kill lands while the run is still going
+            delay = rng.uniform(first, upper)
+            t = time.perf_counter()
+            p = _start([*args, "--out", str(run)])
+            time.sleep(delay)
+            killed = p.poll() is None
+            if killed:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                break
+            p.wait()  # it finished first: runs take less than the first one did
+            upper = min(upper, time.perf_counter() - t) * 0.95
+            shutil.rmtree(run, ignore_errors=True)
         step = None
         if (ck := latest_checkpoint(run)) is not None:
             step = json.loads((ck / "trainer.json").read_text())["global_step"]
