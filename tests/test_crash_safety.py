@@ -149,6 +149,7 @@ def _final_weights(run: Path) -> dict:
     return load_file(latest_checkpoint(run) / "model.safetensors")
 
 
+@pytest.mark.slow  # real training runs in subprocesses
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_checkpoints_and_the_resume_is_bitwise_equal(tmp_path, signum, code):
     data = make_series(tmp_path / "s.npz")
@@ -170,6 +171,7 @@ def test_a_signal_checkpoints_and_the_resume_is_bitwise_equal(tmp_path, signum, 
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
 
+@pytest.mark.slow  # real training runs in subprocesses
 def test_a_second_train_on_a_directory_in_use_exits_2_naming_the_process(tmp_path):
     data = make_series(tmp_path / "s.npz")
     run = tmp_path / "run"
@@ -202,6 +204,7 @@ def test_random_sigkills_always_resume_bitwise_equal(tmp_path):
         assert result["recovered"] == 3, result
 
 
+@pytest.mark.slow  # real training runs in subprocesses
 def test_a_hostile_run_directory_is_an_input_error_not_an_out_of_memory(tmp_path):
     """config.json with a hidden size of 10^9, a vocabulary that does not match the
     weights: exit 2 naming the file, checked on the meta device before anything is built."""
@@ -218,7 +221,7 @@ def test_a_hostile_run_directory_is_an_input_error_not_an_out_of_memory(tmp_path
     cfg_path.write_text(json.dumps(cfg))
     r = _cli("textgen", "evaluate", str(run))
     assert r.wait() == 2, r.stderr()
-    assert "model.safetensors" in r.stderr() and "config.json" in r.stderr()
+    assert "config.json" in r.stderr() and r.stderr().count("\n") == 1, r.stderr()
     cfg_path.write_text(cfg_text)
     vocab = json.loads(vocab_text)
     vocab["chars"] = vocab["chars"] + ("ZQ" if isinstance(vocab["chars"], str) else ["Z", "Q"])

@@ -315,7 +315,7 @@ def test_auto_backend_under_torch_func_transforms():
 
 
 # ---------------------------------------------------------------- compile, export, trace
-@pytest.mark.parametrize("compiler", ["aot_eager", "inductor"])
+@pytest.mark.parametrize("compiler", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
 def test_torch_compile_of_a_training_step_through_rnnlab_lstm(compiler):
     torch.manual_seed(8)
     model = nn.Sequential()
