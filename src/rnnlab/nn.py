@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import State, fused_cell_step, standard_step
-from .recurrent import BACKENDS, RecurrentBackends, _tracing, check_lengths
+from .recurrent import RecurrentBackends, _tracing, check_backend_args, check_lengths
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -86,10 +86,7 @@ class _DropInLayer(RecurrentBackends):
     _torch_class: type[nn.RNNBase]
 
     def _setup(self, backend: str, compile_steps: int) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-        if not isinstance(compile_steps, int) or isinstance(compile_steps, bool) or compile_steps < 1:
-            raise ValueError(f"compile_steps must be an integer >= 1, got {compile_steps!r}")
+        check_backend_args(backend, compile_steps)
         self.backend = backend
         self.compile_steps = compile_steps
         self.last_backend: str | None = None

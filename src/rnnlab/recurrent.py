@@ -106,6 +106,14 @@ def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     return _permute_batch(x.reshape(T * B, *x.shape[2:]), rows, rows, 0).view(x.shape)
 
 
+def check_backend_args(backend: str, compile_steps: int) -> None:
+    """The checks of ``backend`` and ``compile_steps`` every recurrent layer makes."""
+    if not isinstance(compile_steps, int) or isinstance(compile_steps, bool) or compile_steps < 1:
+        raise ValueError(f"compile_steps must be an integer >= 1, got {compile_steps!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
 def _tracing() -> bool:
     """Inside torch.compile / torch.export / jit tracing: there torch's own kernels are
     traced as one operator each (a custom autograd Function that writes into buffers in
@@ -383,15 +391,12 @@ class Recurrent(RecurrentBackends, nn.Module):
         **cell_kwargs,
     ):
         super().__init__()
-        if not isinstance(compile_steps, int) or compile_steps < 1:
-            raise ValueError(f"compile_steps must be an integer >= 1, got {compile_steps!r}")
+        check_backend_args(backend, compile_steps)
         self.compile_steps = compile_steps
         if int(num_layers) < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
