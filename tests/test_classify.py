@@ -232,7 +232,6 @@ def test_ensemble_averages_independently_trained_members(tmp_path, cli):
     import torch
     from safetensors.numpy import load_file
 
-    from rnnlab.training.checkpoint import latest_checkpoint
 
     from rnnlab.apps.classify import APP, Ensemble
 

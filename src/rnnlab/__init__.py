@@ -19,3 +19,13 @@ from .models import EncoderDecoder, SeqToSeq, SeqToVec, VecToSeq  # noqa: E402
 
 __all__ += ["attention", "decoding", "models", "nn", "AdditiveAttention", "DotAttention", "GeneralAttention",
             "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder"]
+
+
+def __getattr__(name: str):
+    # the estimators import the apps (aeon, pandas, ...): loaded on first use, not with the layers
+    if name in ("SequenceClassifier", "Forecaster", "TextGenerator", "Translator", "load", "estimators"):
+        import importlib
+
+        module = importlib.import_module(".estimators", __name__)
+        return module if name == "estimators" else getattr(module, name)
+    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")

@@ -120,7 +120,11 @@ class App:
             cfg = self.load_config(run_dir)
             with run_lock(run_dir):  # one process per run directory
                 return self._train_locked(cfg, run_dir, True, False, verbose)
-        cfg = self.make_config(data, quick, epochs, seed, overrides)
+        return self.train_config(self.make_config(data, quick, epochs, seed, overrides), out, verbose)
+
+    def train_config(self, cfg: Any, out: str | Path | None = None, verbose: bool = True) -> Path:
+        """Train ``cfg`` (a ``Config``) into a new run directory ``out`` (default: a new one
+        under ``runs/``); return its path. What ``train`` does once the config is made."""
         if out is not None and Path(out).is_dir():
             check_not_in_use(out)  # "in use by process N" before "already holds a run"
         created = out is None or not Path(out).exists()

@@ -46,7 +46,8 @@ __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report", "Raw
 @dataclass
 class ClassifyConfig:
     """data: a bundled name, or a .ts / .arff / .tsv / .txt / .csv / .npz path; test: a
-    test file (null: the published split, or 20% held out). Model: cell (lstm | gru | rnn), hidden_size,
+    test file (null: the published split, or 20% held out; "none": no test set, every
+    series trains — what :class:`rnnlab.estimators.SequenceClassifier` does). Model: cell (lstm | gru | rnn), hidden_size,
     num_layers, bidirectional, pooling (last | mean | max | attention), dropout.
     frame: consecutive steps stacked into one input vector (frame stacking, as speech
     recognisers feed RNNs: a 150-step univariate series becomes 50 steps of 3 values),
@@ -312,8 +313,10 @@ class ClassifyApp(App):
         fix = lambda p: p if p is None or p in BUNDLED or not Path(p).exists() else str(Path(p).resolve())  # noqa
         return dataclasses.replace(cfg, data=fix(cfg.data), test=fix(cfg.test))
 
-    def splits(self, cfg: ClassifyConfig) -> tuple[Sequences, Sequences]:
+    def splits(self, cfg: ClassifyConfig) -> tuple[Sequences, Sequences | None]:
         train = load_sequences(cfg.data, "TRAIN")
+        if cfg.test == "none":
+            return train, None
         if cfg.test:
             test = load_sequences(cfg.test, "TRAIN")
         elif cfg.data in BUNDLED or published_test_file(cfg.data) is not None:
@@ -337,8 +340,8 @@ class ClassifyApp(App):
             raise InputError(f"{train.source}: only one class ({classes[0]!r}); classification needs two or more")
         enc = Encoding.fit(train.series, cfg.frame or auto_frame(train.series), cfg.deltas)
         write_json(ctx.run_dir / "classes.json", {"classes": classes, **enc.to_json()})
-        ctx.log(f"classify: {train.source}: {len(train)} training / {len(test)} test series, {train.channels} "
-                f"channels, {len(classes)} classes, frames of {enc.frame} step(s)")
+        ctx.log(f"classify: {train.source}: {len(train)} training / {len(test) if test else 0} test series, "
+                f"{train.channels} channels, {len(classes)} classes, frames of {enc.frame} step(s)")
         if cfg.ensemble == 1:
             model = self._fit_member(cfg, ctx, ctx.run_dir, train, enc, classes, cfg.train.seed)
         else:
@@ -350,6 +353,8 @@ class ClassifyApp(App):
                 members.append(self._fit_member(cfg, ctx, member_dir, train, enc, classes, member_seed(cfg, i)))
             model = Ensemble(members)
             save_weights(ctx.run_dir / "model.safetensors", model)
+        if test is None:
+            return {"train_series": len(train)}
         return self._evaluate(model, test, classes, enc, ctx.run_dir, train.labels)
 
     def _fit_member(self, cfg: ClassifyConfig, ctx: RunContext, run_dir: Path, train: Sequences, enc: "Encoding",
@@ -407,13 +412,17 @@ class ClassifyApp(App):
                         cfg.dropout, cfg.pooling, conv_channels=cfg.conv, conv_kernels=cfg.conv_kernels)
 
     @torch.no_grad()
-    def predict_labels(self, model, seqs: list[np.ndarray], enc: Encoding) -> np.ndarray:
+    def predict_proba(self, model, seqs: list[np.ndarray], enc: Encoding) -> np.ndarray:
+        """Class probabilities ``(n, classes)`` of series ``(T_i, channels)``, in the order of classes.json."""
         model.eval()
         out = []
         for b in range(0, len(seqs), 256):
             x, lengths = enc.tensors(seqs[b:b + 256])
-            out.append(model(x, lengths).argmax(-1))
+            out.append(model(x, lengths).softmax(-1))
         return torch.cat(out).numpy()
+
+    def predict_labels(self, model, seqs: list[np.ndarray], enc: Encoding) -> np.ndarray:
+        return self.predict_proba(model, seqs, enc).argmax(-1)
 
     def _evaluate(self, model, test: Sequences, classes, enc: Encoding, run_dir: Path, train_labels) -> dict:
         index = {c: i for i, c in enumerate(classes)}
@@ -451,6 +460,9 @@ class ClassifyApp(App):
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, classes, enc, model = self.load(run_dir)
         train, test = self.splits(cfg)
+        if test is None:
+            raise InputError(f"{run_dir}: this run has no test set (test: none); evaluate it on labelled data with "
+                             "'rnnlab classify predict' or SequenceClassifier.score")
         return self._evaluate(model, test, classes, enc, run_dir, train.labels)
 
     def export(self, run_dir: Path, out: Path | None = None):

@@ -6,8 +6,13 @@ each batch is the next ``seq_len`` steps of every stream, and the recurrent stat
 carried (detached) from batch to batch, so the model sees context far beyond
 ``seq_len`` while gradients stop at ``seq_len`` steps.
 
-Held-out loss is measured the same way on the last ``val_fraction`` of the corpus, in
-nats and bits per character (and per token and perplexity for subwords). The trivial
+Held-out loss is measured the same way on the last ``val_fraction`` of the corpus (its
+first ``eval_tokens`` tokens), in nats and bits per character (and per token and
+perplexity for subwords).
+
+Corpora larger than memory: the text is streamed and tokenised once into memory-mapped
+token ids (:mod:`rnnlab.data.token_store`, cached beside the data); batches are read from
+them as training goes, and with data parallelism each process reads only its own streams. The trivial
 baseline is the unigram model (character frequencies of the training text).
 Sampling steps the network one token at a time, carrying its state — the priming text
 is read once, never re-run.
@@ -21,14 +26,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.text import CharVocab, load_corpus
+from ..data.text import CharVocab, TextSource, lines_of, split_text
+from ..data.token_store import TokenStore, corpus_stats, token_cache_dir
 from ..decoding import sample_logits
 from ..errors import InputError
 from ..models import SeqToSeq
 from ..training import TrainConfig, Trainer, stream_batches
+from ..training.batches import StreamBatches
 from ..training.config import check_choices
 from ..training.io import atomic_write
 from .base import App, RunContext
@@ -43,7 +51,9 @@ class TextGenConfig:
     ignore). tokenizer: char | bpe (a byte-level BPE trained offline on the training
     text with the ``tokenizers`` library; ``vocab_size`` tokens). Model: embedding of
     ``embed_size``, ``num_layers`` × ``hidden_size`` cells, dropout, optional weight tying.
-    seq_len: truncated-BPTT length; batch_size: parallel streams."""
+    seq_len: truncated-BPTT length; batch_size: parallel streams. eval_tokens: held-out
+    tokens scored (the first ones of the held-out part; a 2 GB corpus has far too many
+    to score on a CPU after every epoch)."""
 
     data: str = "stdlib"
     max_chars: int = 2_000_000
@@ -60,6 +70,7 @@ class TextGenConfig:
     seq_len: int = 128
     batch_size: int = 64
     val_fraction: float = 0.1
+    eval_tokens: int = 2_000_000
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=2e-3, clip_norm=1.0,
                                                                    schedule="cosine", stateful=True, log_every=100))
 
@@ -68,6 +79,8 @@ class TextGenConfig:
                       cell=("lstm", "gru", "rnn"))
         if not 0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction: must be in (0, 0.5), got {self.val_fraction}")
+        if self.eval_tokens < 2:
+            raise ValueError(f"eval_tokens: must be >= 2, got {self.eval_tokens}")
 
 
 class BPEVocab:
@@ -77,7 +90,8 @@ class BPEVocab:
         self.tok = tokenizer
 
     @classmethod
-    def train(cls, text: str, vocab_size: int) -> "BPEVocab":
+    def train(cls, lines, vocab_size: int) -> "BPEVocab":
+        """Train on an iterable of lines (streamed: the text need not fit in memory)."""
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
         tok = Tokenizer(models.BPE())
@@ -85,8 +99,7 @@ class BPEVocab:
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                       show_progress=False)
-        lines = text.splitlines(keepends=True)
-        tok.train_from_iterator((lines[i:i + 1000] for i in range(0, len(lines), 1000)), trainer)
+        tok.train_from_iterator(lines, trainer)
         return cls(tok)
 
     def __len__(self) -> int:
@@ -97,6 +110,18 @@ class BPEVocab:
 
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text).ids
+
+    def encode_array(self, text: str, piece: int = 1 << 20) -> np.ndarray:
+        """Ids of a long text: cut after a newline every ``piece`` characters and encoded in
+        parallel (a cut can only change how the line break itself is merged)."""
+        parts, start = [], 0
+        while start < len(text):
+            end = text.find("\n", start + piece)
+            end = len(text) if end < 0 else end + 1
+            parts.append(text[start:end])
+            start = end
+        ids = [np.asarray(e.ids, dtype=np.int64) for e in self.tok.encode_batch(parts)]
+        return np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
 
     def decode(self, ids) -> str:
         return self.tok.decode([int(i) for i in ids])
@@ -143,9 +168,9 @@ def stream_loss(model: nn.Module, ids: Tensor, chunk: int, streams: int = 16) ->
     return total / count
 
 
-def unigram_nats(ids: Tensor, vocab_size: int, train_ids: Tensor) -> float:
+def unigram_nats(ids: Tensor, train_counts: np.ndarray) -> float:
     """Cross-entropy of ``ids`` under the (add-one smoothed) training token frequencies."""
-    counts = torch.bincount(train_ids, minlength=vocab_size).double() + 1
+    counts = torch.from_numpy(train_counts).double() + 1
     logp = torch.log(counts / counts.sum())
     return float(-logp[ids].mean())
 
@@ -161,30 +186,43 @@ class TextGenApp(App):
                              seq_len=64, batch_size=32,
                              train=TrainConfig(epochs=4, lr=4e-3, clip_norm=1.0, stateful=True, log_every=50))
 
-    def _corpus(self, cfg: TextGenConfig, run_dir: Path, create: bool):
-        text, desc = load_corpus(cfg.data, cfg.max_chars, cfg.encoding, cfg.errors)
-        split = int(len(text) * (1 - cfg.val_fraction))
-        train_text, val_text = text[:split], text[split:]
+    def _data(self, cfg: TextGenConfig, run_dir: Path, create: bool, log=lambda m: None):
+        """(vocabulary, token store, description): the corpus streamed once into cached token ids."""
+        source = TextSource(cfg.data, cfg.max_chars, cfg.encoding, cfg.errors)
+        cache = token_cache_dir(source.paths, run_dir)
+        stats = corpus_stats(source, cache, log)
         vocab_path = run_dir / "vocab.json"
         if create and not vocab_path.exists():
-            vocab = CharVocab.build(text) if cfg.tokenizer == "char" else BPEVocab.train(train_text, cfg.vocab_size)
+            if cfg.tokenizer == "char":
+                vocab = CharVocab(stats.chars)
+            else:  # trained on the training part only, streamed line by line
+                train_part = (piece for part, piece in split_text(source.pieces(), self._cut(cfg, stats.total))
+                              if part == 0)
+                vocab = BPEVocab.train(lines_of(train_part), cfg.vocab_size)
             atomic_write(vocab_path, vocab.to_json())
         vocab = load_vocab(vocab_path)
-        return vocab, train_text, val_text, desc
+        store = TokenStore.open(source, vocab_path.read_text(encoding="utf-8"), len(vocab), vocab.encode_array,
+                                cfg.val_fraction, stats, cache, log)
+        return vocab, store, source.describe(stats.total)
+
+    @staticmethod
+    def _cut(cfg: TextGenConfig, total_chars: int) -> int:
+        return int(total_chars * (1 - cfg.val_fraction))
+
+    @staticmethod
+    def _val_ids(cfg: TextGenConfig, store: TokenStore) -> Tensor:
+        return torch.from_numpy(store.val.read(0, min(len(store.val), cfg.eval_tokens)))
 
     def fit(self, cfg: TextGenConfig, ctx: RunContext) -> dict[str, float]:
-        vocab, train_text, val_text, desc = self._corpus(cfg, ctx.run_dir, create=True)
-        train_ids = torch.tensor(vocab.encode(train_text))
-        val_ids = torch.tensor(vocab.encode(val_text))
-        ctx.log(f"textgen: {desc}; vocabulary {len(vocab)} {cfg.tokenizer} tokens; {len(train_ids):,} training "
-                f"/ {len(val_ids):,} validation tokens")
+        from ..training.distributed import rank, world_size
+
+        vocab, store, desc = self._data(cfg, ctx.run_dir, create=True, log=ctx.log)
+        val_ids = self._val_ids(cfg, store)
+        ctx.log(f"textgen: {desc}; vocabulary {len(vocab)} {cfg.tokenizer} tokens; {len(store.train):,} training "
+                f"/ {len(store.val):,} validation tokens (scoring {len(val_ids):,})")
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg, len(vocab))
-        x, y = stream_batches(train_ids, cfg.batch_size, cfg.seq_len)
-        starts = list(range(0, x.shape[1] - 1, cfg.seq_len))
-
-        def batches(epoch: int):
-            return [(x[:, s:s + cfg.seq_len], y[:, s:s + cfg.seq_len]) for s in starts]
+        batches = StreamBatches(store.train, cfg.batch_size, cfg.seq_len, rank(), world_size())
 
         def loss_fn(m, batch, state):
             xb, yb = batch
@@ -197,13 +235,17 @@ class TextGenApp(App):
         train_cfg = cfg.train if cfg.train.stateful else TrainConfig(**{**cfg.train.__dict__, "stateful": True})
         Trainer(model, loss_fn, train_cfg, run_dir=ctx.run_dir, evaluate_fn=evaluate,
                 verbose=ctx.verbose).fit(batches, resume=ctx.resume)
-        return self._metrics(model, vocab, train_ids, val_ids, val_text, cfg)
+        return self._metrics(model, vocab, store, val_ids, cfg)
 
-    def _metrics(self, model, vocab, train_ids, val_ids, val_text, cfg) -> dict[str, float]:
+    def _metrics(self, model, vocab, store: TokenStore, val_ids: Tensor, cfg) -> dict[str, float]:
         model.eval()
         nats_tok = stream_loss(model, val_ids, cfg.seq_len)
-        base_tok = unigram_nats(val_ids, len(vocab), train_ids)
-        per_char = len(val_ids) / max(len(val_text), 1)  # tokens per character
+        base_tok = unigram_nats(val_ids, store.train.counts(len(vocab)))
+        if len(val_ids) == len(store.val):
+            chars = store.val_chars
+        else:  # a prefix of the held-out part: its characters (one each for a char vocabulary)
+            chars = len(val_ids) if cfg.tokenizer == "char" else len(vocab.decode(val_ids.tolist()))
+        per_char = len(val_ids) / max(chars, 1)  # tokens per character
         m = {"val_nats_per_char": nats_tok * per_char, "val_bits_per_char": nats_tok * per_char / math.log(2),
              "baseline_unigram_nats_per_char": base_tok * per_char,
              "baseline_unigram_bits_per_char": base_tok * per_char / math.log(2)}
@@ -220,9 +262,8 @@ class TextGenApp(App):
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, vocab, model = self.load(run_dir)
-        _, train_text, val_text, _ = self._corpus(cfg, run_dir, create=False)
-        return self._metrics(model, vocab, torch.tensor(vocab.encode(train_text)),
-                             torch.tensor(vocab.encode(val_text)), val_text, cfg)
+        _, store, _ = self._data(cfg, run_dir, create=False)
+        return self._metrics(model, vocab, store, self._val_ids(cfg, store), cfg)
 
     def sample(self, run_dir: Path, prime: str = "\n", length: int = 500, temperature: float = 0.8,
                top_k: int | None = None, seed: int = 0, stream=None) -> str:

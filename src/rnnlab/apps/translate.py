@@ -10,6 +10,8 @@ files ``SRC,TGT`` (comma-separated paths), or one TSV of pairs. Without ``valid`
 ``test`` files, 5% + 5% of the pairs (chosen by the seed) are held out. Characters for
 ``dates``; otherwise a BPE vocabulary per side (``tokenizers``, trained offline on the
 training pairs). Sources longer than ``max_len`` tokens are truncated with a warning.
+A corpus larger than memory is streamed and tokenised once into memory-mapped token ids
+(:mod:`rnnlab.data.pair_corpus`, cached beside the data); batches read from them.
 
 Evaluation: sacrebleu BLEU and chrF on detokenised output (the signature is stored),
 exact match, BLEU by source-length bucket, and an attention heatmap.
@@ -17,8 +19,8 @@ exact match, BLEU by source-length bucket, and an attention heatmap.
 
 from __future__ import annotations
 
-import random
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.parallel import TokenVocab, generate_dates, read_parallel
+from ..data.pair_corpus import PairCorpus, load_pair_corpus
+from ..data.parallel import TokenVocab
+from ..data.token_store import PairStore, token_cache_dir
 from ..errors import InputError
 from ..models import EncoderDecoder
 from ..report import save_figure
@@ -88,37 +92,10 @@ class TranslateConfig:
 Pairs = list[tuple[str, str]]
 
 
-def _read(spec: str, cfg: TranslateConfig) -> Pairs:
-    parts = [p.strip() for p in spec.split(",")]
-    if len(parts) == 2:
-        return read_parallel(parts[0], parts[1], cfg.encoding, cfg.errors, cfg.skip_empty)
-    if len(parts) == 1:
-        return read_parallel(parts[0], None, cfg.encoding, cfg.errors, cfg.skip_empty)
-    raise InputError(f"--data {spec}: give 'dates', SRC_FILE,TGT_FILE or one TSV file")
-
-
-def load_splits(cfg: TranslateConfig) -> tuple[Pairs, Pairs, Pairs]:
-    """(train, valid, test) pairs, deterministic from the config."""
-    if cfg.data == "dates":
-        pairs = generate_dates(cfg.n_generated, seed=1234)  # the task, fixed; the seed only drives training
-        n = len(pairs) // 20
-        return pairs[2 * n:], pairs[:n], pairs[n:2 * n]
-    pairs = _read(cfg.data, cfg)
-    if not pairs:
-        raise InputError(f"--data {cfg.data}: no sentence pairs")
-    valid = _read(cfg.valid, cfg) if cfg.valid else None
-    test = _read(cfg.test, cfg) if cfg.test else None
-    if valid is None or test is None:
-        order = list(range(len(pairs)))
-        random.Random(cfg.train.seed).shuffle(order)
-        n = max(1, len(pairs) // 20)
-        held_v, held_t, rest = order[:n], order[n:2 * n], order[2 * n:]
-        if valid is None:
-            valid = [pairs[i] for i in held_v]
-        if test is None:
-            test = [pairs[i] for i in held_t]
-        pairs = [pairs[i] for i in rest] if len(rest) else pairs
-    return pairs, valid, test
+def load_splits(cfg: TranslateConfig) -> PairCorpus:
+    """The run's pairs: training positions and held-out pairs, deterministic from the config."""
+    return load_pair_corpus(cfg.data, cfg.valid, cfg.test, cfg.train.seed, cfg.n_generated, cfg.encoding,
+                            cfg.errors, cfg.skip_empty)
 
 
 def encode_pairs(pairs: Pairs, src: TokenVocab, tgt: TokenVocab, max_len: int, drop_long: bool,
@@ -153,17 +130,57 @@ def pad(seqs: list[list[int]]) -> tuple[Tensor, Tensor]:
 class PairBatches:
     """Mini-batches of (src, src_lengths, tgt_in, tgt_out), padded per batch. Sentences of
     similar length go together (sorted inside pools of 50 batches) to waste little
-    compute on padding; the order depends only on (seed, epoch)."""
+    compute on padding; the order depends only on (seed, epoch). ``get(i) -> (x, y)``
+    gives pair ``i``'s token ids when its batch is used (from lists, or from a
+    memory-mapped store: the corpus need not fit in memory). With data parallelism
+    (``rank`` of ``world``) a process reads and pads only its share of each batch."""
 
-    def __init__(self, xs, ys, batch_size: int, seed: int):
-        self.xs, self.ys, self.batch_size, self.seed = xs, ys, batch_size, seed
+    pre_sharded = True
+
+    def __init__(self, lengths: list[int], get, batch_size: int, seed: int, rank: int = 0, world: int = 1):
+        self.lengths, self.get, self.batch_size, self.seed = lengths, get, batch_size, seed
+        self.rank, self.world = rank, world
+
+    @classmethod
+    def of_lists(cls, xs, ys, batch_size: int, seed: int) -> "PairBatches":
+        return cls([len(x) for x in xs], lambda i: (xs[i], ys[i]), batch_size, seed)
 
     def __len__(self) -> int:
-        return -(-len(self.xs) // self.batch_size)
+        return -(-len(self.lengths) // self.batch_size)
 
-    def __call__(self, epoch: int):
-        batches = bucketed_by_length([len(x) for x in self.xs], self.batch_size, self.seed, epoch, pool_batches=50)
-        return [make_batch([self.xs[i] for i in b], [self.ys[i] for i in b]) for b in batches]
+    def __call__(self, epoch: int) -> "_Batches":
+        index = bucketed_by_length(self.lengths, self.batch_size, self.seed, epoch, pool_batches=50)
+        if self.world > 1:
+            if min(len(b) for b in index) < self.world:
+                raise InputError(f"batch_size: a batch of {min(len(b) for b in index)} pairs cannot be shared by "
+                                 f"{self.world} processes; use a larger batch size")
+            index = [np.array_split(np.asarray(b), self.world)[self.rank].tolist() for b in index]
+        return _Batches(index, self.get)
+
+
+class _Batches(Sequence):
+    """An epoch's batches, each padded when it is used."""
+
+    def __init__(self, index: list[list[int]], get):
+        self.index, self.get = index, get
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k):
+        pairs = [self.get(i) for i in self.index[k]]
+        return make_batch([x for x, _ in pairs], [y for _, y in pairs])
+
+
+def store_pair(store: PairStore, positions: np.ndarray, max_len: int):
+    """``i -> (x, y)`` for the i-th training pair read from ``store``, prepared as
+    :func:`encode_pairs` prepares it (an empty source is ``<unk>``; ``</s>`` ends the target)."""
+
+    def get(i: int):
+        p = int(positions[i])
+        return store.get("src", p) or [3], store.get("tgt", p)[: max_len - 1] + [EOS_ID]
+
+    return get
 
 
 def make_batch(xs, ys):
@@ -270,22 +287,37 @@ class TranslateApp(App):
         return cfg.tokenizer if cfg.tokenizer != "auto" else ("char" if cfg.data == "dates" else "bpe")
 
     def fit(self, cfg: TranslateConfig, ctx: RunContext) -> dict[str, float]:
-        train, valid, test = load_splits(cfg)
+        corpus = load_splits(cfg)
+        valid, test = corpus.valid, corpus.test
         kind = self._kind(cfg)
         src_path, tgt_path = ctx.run_dir / "src_vocab.json", ctx.run_dir / "tgt_vocab.json"
-        if not (ctx.resume and src_path.exists() and tgt_path.exists()):
-            atomic_write(src_path, TokenVocab.build([s for s, _ in train], kind, cfg.vocab_size).to_json())
-            atomic_write(tgt_path, TokenVocab.build([t for _, t in train], kind, cfg.vocab_size).to_json())
+        if not (ctx.resume and src_path.exists() and tgt_path.exists()):  # trained on the training side, streamed
+            atomic_write(src_path, TokenVocab.build((s for s, _ in corpus.training_pairs()), kind,
+                                                    cfg.vocab_size).to_json())
+            atomic_write(tgt_path, TokenVocab.build((t for _, t in corpus.training_pairs()), kind,
+                                                    cfg.vocab_size).to_json())
         src_vocab, tgt_vocab = self._vocabs(ctx.run_dir)
-        xs, ys = encode_pairs(train, src_vocab, tgt_vocab, cfg.max_len, drop_long=True, warn=ctx.log)
-        vx, vy = encode_pairs(valid, src_vocab, tgt_vocab, cfg.max_len, drop_long=False)
-        if not xs:
+        store = PairStore.open(corpus.pairs, corpus.key, src_vocab, tgt_vocab,
+                               token_cache_dir(corpus.paths, ctx.run_dir), ctx.log)
+        train = corpus.train
+        fits = (store.lengths("src")[train] <= cfg.max_len) & (store.lengths("tgt")[train] + 1 <= cfg.max_len)
+        if not fits.all():
+            ctx.log(f"note: {int((~fits).sum())} training pair(s) longer than max_len={cfg.max_len} tokens were "
+                    "left out")
+            train = train[fits]
+        if not len(train):
             raise InputError(f"--data {cfg.data}: no training pair fits max_len={cfg.max_len}")
-        ctx.log(f"translate: {len(xs)} training / {len(valid)} validation / {len(test)} test pairs; vocabularies "
+        vx, vy = encode_pairs(valid, src_vocab, tgt_vocab, cfg.max_len, drop_long=False)
+        ctx.log(f"translate: {len(train)} training / {len(valid)} validation / {len(test)} test pairs; vocabularies "
                 f"{len(src_vocab)} / {len(tgt_vocab)} {kind} tokens")
+        from ..training.distributed import rank, world_size
+
+        train_batches = PairBatches(np.maximum(store.lengths("src")[train], 1).tolist(),
+                                    store_pair(store, train, cfg.max_len), cfg.batch_size, cfg.train.seed,
+                                    rank(), world_size())
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg, len(src_vocab), len(tgt_vocab))
-        val_batches = PairBatches(vx, vy, 200, 0)(0)
+        val_batches = PairBatches.of_lists(vx, vy, 200, 0)(0)
 
         def loss_fn(m, batch):
             src, src_len, tgt_in, tgt_out = batch
@@ -308,7 +340,7 @@ class TranslateApp(App):
             return out
 
         Trainer(model, loss_fn, cfg.train, run_dir=ctx.run_dir, evaluate_fn=evaluate,
-                verbose=ctx.verbose).fit(PairBatches(xs, ys, cfg.batch_size, cfg.train.seed), resume=ctx.resume)
+                verbose=ctx.verbose).fit(train_batches, resume=ctx.resume)
         return self._evaluate(cfg, model, src_vocab, tgt_vocab, test, ctx.run_dir, ctx.log)
 
     def _vocabs(self, run_dir: Path) -> tuple[TokenVocab, TokenVocab]:
@@ -351,7 +383,7 @@ class TranslateApp(App):
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, src_vocab, tgt_vocab, model = self.load(run_dir)
-        _, _, test = load_splits(cfg)
+        test = load_splits(cfg).test
         return self._evaluate(cfg, model, src_vocab, tgt_vocab, test, run_dir, lambda m: print(m, file=sys.stderr))
 
     def translate(self, run_dir: Path, sentences: list[str], beam_size: int | None = None) -> list[str]:

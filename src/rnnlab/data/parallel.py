@@ -12,14 +12,16 @@ Numeric styles are day-first only (never the ambiguous US order).
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import random
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
-from .text import read_text_file
+from .text import file_lines, read_text_file
 
-__all__ = ["read_parallel", "generate_dates", "TokenVocab", "DATE_STYLES", "SPECIALS"]
+__all__ = ["read_parallel", "iter_parallel", "generate_dates", "TokenVocab", "DATE_STYLES", "SPECIALS"]
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = [PAD, BOS, EOS, UNK]
@@ -73,12 +75,18 @@ def read_parallel(source: str, target: str | None = None, encoding: str = "utf-8
     """Pairs from two aligned files (one sentence per line), from one TSV file
     (source<TAB>target[<TAB>anything], the Tatoeba/Anki layout), or from a ``.csv`` file
     with a header row, the source in its first column and the target in its second."""
+    return list(iter_parallel(source, target, encoding, errors, skip_empty))
+
+
+def iter_parallel(source: str, target: str | None = None, encoding: str = "utf-8",
+                  errors: str = "strict", skip_empty: bool = False) -> Iterator[tuple[str, str]]:
+    """:func:`read_parallel`'s pairs one at a time; TSV and aligned files are streamed (a
+    corpus larger than memory), a CSV file is read whole."""
     if target is None and source.lower().endswith(".csv"):
-        return _csv_pairs(source, read_text_file(source, encoding, errors), skip_empty)
+        yield from _csv_pairs(source, read_text_file(source, encoding, errors), skip_empty)
+        return
     if target is None:
-        text = read_text_file(source, encoding, errors)
-        pairs = []
-        for i, line in enumerate(text.splitlines(), 1):
+        for i, line in enumerate(file_lines(source, encoding, errors), 1):
             if not line.strip():
                 if skip_empty:
                     continue
@@ -90,22 +98,22 @@ def read_parallel(source: str, target: str | None = None, encoding: str = "utf-8
                 if skip_empty:
                     continue
                 raise InputError(f"{source}, line {i}: an empty side; remove it or pass --set skip_empty=true")
-            pairs.append((cols[0].strip(), cols[1].strip()))
-        return pairs
-    src_lines = read_text_file(source, encoding, errors).splitlines()
-    tgt_lines = read_text_file(target, encoding, errors).splitlines()
-    if len(src_lines) != len(tgt_lines):
-        raise InputError(f"parallel files differ in length: {source} has {len(src_lines)} lines, "
-                         f"{target} has {len(tgt_lines)}; line i of one must translate line i of the other")
-    pairs = []
-    for i, (s, t) in enumerate(zip(src_lines, tgt_lines), 1):
+            yield cols[0].strip(), cols[1].strip()
+        return
+    src_lines, tgt_lines = file_lines(source, encoding, errors), file_lines(target, encoding, errors)
+    i = 0
+    for i, (s, t) in enumerate(itertools.zip_longest(src_lines, tgt_lines), 1):
+        if s is None or t is None:
+            n_src = i - 1 + (s is not None) + sum(1 for _ in src_lines)
+            n_tgt = i - 1 + (t is not None) + sum(1 for _ in tgt_lines)
+            raise InputError(f"parallel files differ in length: {source} has {n_src} lines, "
+                             f"{target} has {n_tgt}; line i of one must translate line i of the other")
         if not s.strip() or not t.strip():
             if skip_empty:
                 continue
             which = source if not s.strip() else target
             raise InputError(f"{which}, line {i}: empty line; remove the pair or pass --set skip_empty=true")
-        pairs.append((s.strip(), t.strip()))
-    return pairs
+        yield s.strip(), t.strip()
 
 
 def _csv_pairs(source: str, text: str, skip_empty: bool) -> list[tuple[str, str]]:
@@ -141,11 +149,22 @@ class TokenVocab:
             self.stoi = {c: i for i, c in enumerate(self.itos)}
 
     @classmethod
-    def build(cls, texts: list[str], kind: str, vocab_size: int = 8000) -> "TokenVocab":
-        if not texts or not any(t for t in texts):
-            raise InputError("an empty vocabulary: the training side has no text")
+    def build(cls, texts: Iterable[str], kind: str, vocab_size: int = 8000) -> "TokenVocab":
+        """Trained on ``texts``, an iterable read once (streamed: it need not fit in memory)."""
+        seen = [False]
+
+        def checked(texts):
+            for t in texts:
+                seen[0] = seen[0] or bool(t)
+                yield t
+
         if kind == "char":
-            return cls("char", sorted(set("".join(texts))))
+            chars: set[str] = set()
+            for t in checked(texts):
+                chars.update(t)
+            if not seen[0]:
+                raise InputError("an empty vocabulary: the training side has no text")
+            return cls("char", sorted(chars))
         from tokenizers import (
             Tokenizer,
             decoders,
@@ -160,7 +179,9 @@ class TokenVocab:
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
         tok.decoder = decoders.Metaspace()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False)
-        tok.train_from_iterator(texts, trainer)
+        tok.train_from_iterator(checked(texts), trainer)
+        if not seen[0]:
+            raise InputError("an empty vocabulary: the training side has no text")
         return cls("bpe", tokenizer=tok)
 
     def __len__(self) -> int:
@@ -170,6 +191,11 @@ class TokenVocab:
         if self.kind == "char":
             return [self.stoi.get(c, 3) for c in text]
         return self.tok.encode(text).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        if self.kind == "char":
+            return [self.encode(t) for t in texts]
+        return [e.ids for e in self.tok.encode_batch(texts)]
 
     def decode(self, ids) -> str:
         ids = [int(i) for i in ids if int(i) > 3]

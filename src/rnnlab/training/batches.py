@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["TensorBatches", "bucketed_by_length", "stream_batches"]
+__all__ = ["TensorBatches", "bucketed_by_length", "stream_batches", "StreamBatches"]
 
 
 class TensorBatches:
@@ -61,6 +63,55 @@ def stream_batches(ids: Tensor, batch_size: int, steps: int) -> tuple[Tensor, Te
     x = ids[: n * batch_size].view(batch_size, n)
     y = ids[1: n * batch_size + 1].view(batch_size, n)
     return x, y
+
+
+class StreamBatches:
+    """:func:`stream_batches`'s layout read lazily from a token store: batch ``k`` of an
+    epoch is ``(x[:, s:s + steps], y[:, s:s + steps])`` with ``s = k * steps``, gathered
+    from ``ids`` (anything with ``len`` and ``gather(int64 index array) -> int64 array``,
+    e.g. :class:`rnnlab.data.token_store.TokenArray`, or a 1-D tensor) when it is used,
+    so the corpus never has to fit in memory.
+
+    With data parallelism (``rank`` of ``world``) each process reads only its own rows
+    (``tensor_split`` of the streams, as :func:`~rnnlab.training.trainer.shard_batch`
+    would cut them), so ranks read disjoint parts of the corpus; ``pre_sharded`` tells
+    the Trainer not to cut again."""
+
+    pre_sharded = True
+
+    def __init__(self, ids, batch_size: int, steps: int, rank: int = 0, world: int = 1):
+        total = len(ids) if not isinstance(ids, Tensor) else ids.numel()
+        n = (total - 1) // batch_size
+        if n < 2:
+            raise ValueError(f"stream: {total} tokens are too few for {batch_size} parallel streams")
+        if batch_size < world:
+            raise ValueError(f"batch: {batch_size} streams cannot be shared by {world} processes; use a larger "
+                             "batch size")
+        self.ids, self.steps, self.n = ids, steps, n
+        rows = np.array_split(np.arange(batch_size), world)[rank]
+        self.row_starts = rows.astype(np.int64) * n
+        self.starts = list(range(0, n - 1, steps))
+
+    def _gather(self, index: np.ndarray) -> Tensor:
+        if isinstance(self.ids, Tensor):
+            return self.ids[torch.from_numpy(index)]
+        return torch.from_numpy(self.ids.gather(index))
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, k: int) -> tuple[Tensor, Tensor]:
+        s = self.starts[k]
+        width = min(self.steps, self.n - s)
+        index = self.row_starts[:, None] + s + np.arange(width + 1)
+        xy = self._gather(index.reshape(-1)).view(len(self.row_starts), width + 1)
+        return xy[:, :-1], xy[:, 1:]
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    def __call__(self, epoch: int) -> Sequence[tuple[Tensor, Tensor]]:
+        return self  # the same streams every epoch (char-rnn's order)
 
 
 def bucketed_by_length(lengths: list[int], batch_size: int, seed: int, epoch: int, pool_batches: int) -> list[list[int]]:

@@ -298,7 +298,8 @@ class Trainer:
             for i, batch in enumerate(batches):
                 if i < skip:
                     continue  # consumed before the checkpoint we resumed from
-                batch = shard_batch(batch, self.rank, self.world)
+                if not getattr(train_batches, "pre_sharded", False):  # StreamBatches reads its own rows
+                    batch = shard_batch(batch, self.rank, self.world)
                 loss_value, grad_norm, carry = self._train_batch(batch, carry, st)
                 st["batch_in_epoch"] = i + 1
                 st["epoch_loss_sum"] += loss_value

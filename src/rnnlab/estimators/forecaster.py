@@ -1,0 +1,149 @@
+"""``Forecaster``: ``rnnlab forecast`` on a pandas Series / DataFrame or a NumPy array.
+
+    >>> from rnnlab import Forecaster
+    >>> f = Forecaster(horizon=6, epochs=60).fit(y)   # doctest: +SKIP
+    >>> f.predict()                                   # the six steps after y's end, by date  # doctest: +SKIP
+    >>> f.backtest()                                  # the network beside naive, seasonal, ARIMA, ETS  # doctest: +SKIP
+
+The verbs are Darts' (``fit``, ``predict``, ``backtest``): aeon's forecasters predict
+one value ``horizon`` steps ahead, where this one returns the whole horizon, dated.
+Training is the CLI's: the network learns from the part of the series before the
+backtest start (``backtest_start``, by default the last 20%), is scored on the rest
+beside the baselines, and forecasts from the end of the series — ``predict()`` equals
+``rnnlab forecast predict`` on the saved run.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..apps.forecast import APP as FORECAST
+from ..apps.forecast import forecast_from_end
+from ..errors import InputError
+from .base import RunBackedEstimator
+
+__all__ = ["Forecaster"]
+
+
+def _frame(y, X=None):
+    """``(csv bytes, target names, covariate names, index)``: the series as the CSV
+    ``rnnlab forecast`` reads (a ``date`` column when the index is one of dates)."""
+    import pandas as pd
+
+    if isinstance(y, np.ndarray):
+        if y.ndim not in (1, 2):
+            raise InputError(f"y: expected a 1-D or 2-D array, got shape {y.shape}")
+        y = pd.DataFrame(y.reshape(len(y), -1), columns=["value"] if y.ndim == 1 else
+                         [f"value{j}" for j in range(y.shape[1])])
+    elif isinstance(y, pd.Series):
+        y = y.to_frame(name=str(y.name) if y.name is not None else "value")
+    elif not isinstance(y, pd.DataFrame):
+        raise InputError(f"y: expected a pandas Series or DataFrame or a NumPy array, got {type(y).__name__}")
+    frame = y.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    targets = list(frame.columns)
+    covariates: list[str] = []
+    if X is not None:
+        X = pd.DataFrame(X) if not isinstance(X, pd.DataFrame) else X
+        if len(X) != len(frame):
+            raise InputError(f"X: {len(X)} rows, y has {len(frame)}; covariates need one row per step")
+        X = X.set_axis(frame.index)
+        covariates = [str(c) for c in X.columns]
+        clash = set(covariates) & set(targets)
+        if clash:
+            raise InputError(f"X: column(s) {sorted(clash)} are also in y; rename them")
+        frame[covariates] = X.to_numpy()
+    index = frame.index
+    if isinstance(index, pd.PeriodIndex):
+        frame.insert(0, "date", index.to_timestamp().strftime("%Y-%m-%d %H:%M:%S"))
+    elif isinstance(index, pd.DatetimeIndex):
+        frame.insert(0, "date", index.strftime("%Y-%m-%d %H:%M:%S"))
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue().encode(), targets, covariates, index
+
+
+def _future_index(index, h: int):
+    import pandas as pd
+
+    if isinstance(index, pd.PeriodIndex):
+        return pd.period_range(index[-1] + 1, periods=h, freq=index.freq)
+    if isinstance(index, pd.DatetimeIndex):
+        freq = index.freq or pd.infer_freq(index)
+        if freq is None:
+            raise InputError("y: its dates have no regular frequency; give a PeriodIndex or a DatetimeIndex with freq")
+        return pd.date_range(index[-1], periods=h + 1, freq=freq)[1:]
+    if isinstance(index, pd.RangeIndex) or np.issubdtype(np.asarray(index).dtype, np.integer):
+        return pd.RangeIndex(int(index[-1]) + 1, int(index[-1]) + 1 + h)
+    return pd.RangeIndex(len(index), len(index) + h)
+
+
+class Forecaster(RunBackedEstimator, BaseEstimator):
+    """A recurrent forecaster of the next ``horizon`` steps (``rnnlab forecast``) with
+    scikit-learn's parameter handling (``get_params`` / ``set_params`` / ``clone``) over
+    every key of ``rnnlab forecast config``. ``fit(y, X=None)``: a pandas Series or
+    DataFrame of targets (a DatetimeIndex or PeriodIndex gives the calendar and the
+    season) or a NumPy array, and optional covariates ``X`` (one row per step).
+    ``predict()``: a Series (one target) or DataFrame indexed by the future dates, with
+    ``lower95`` / ``upper95`` columns when ``likelihood="gaussian"``. ``backtest()``:
+    the backtest table of the fit (the network beside the baselines)."""
+
+    _app = FORECAST
+    _exclude = ("data", "targets", "covariates", "date_column")
+    _leading = ("horizon",)
+
+    _data_file = "series.csv"
+
+    def __init__(self, **params):  # replaced by _define_params (an explicit signature)
+        raise NotImplementedError  # pragma: no cover
+
+    def fit(self, y, X=None) -> "Forecaster":
+        data, targets, covariates, index = _frame(y, X)
+        date = "date" if data.startswith(b"date,") else None
+        self._train_on(data, targets=targets, covariates=covariates or None, date_column=date)
+        self.index_ = index
+        self.targets_ = targets
+        return self
+
+    def predict(self):
+        """The ``horizon`` steps after the end of the fitted series, indexed by their dates."""
+        import pandas as pd
+
+        cfg, plan, model = self._app_loaded()
+        mean, interval = forecast_from_end(model, plan)
+        index = _future_index(self.index_, plan.horizon) if getattr(self, "index_", None) is not None else \
+            pd.Index([str(i) for i in range(1, plan.horizon + 1)])
+        names = plan.series.target_names
+        out = pd.DataFrame(mean, index=index, columns=names)
+        if interval is not None:
+            for j, n in enumerate(names):
+                out[f"{n}_lower95" if len(names) > 1 else "lower95"] = interval[:, j, 0]
+                out[f"{n}_upper95" if len(names) > 1 else "upper95"] = interval[:, j, 1]
+        return out[names[0]] if len(names) == 1 and interval is None else out
+
+    def backtest(self):
+        """The fit's rolling-origin backtest: one row per method (``rnn`` and the baselines),
+        one column per error measure, as ``metrics.json`` holds it."""
+        import pandas as pd
+
+        m = self.metrics_
+        rows: dict[str, dict[str, float]] = {}
+        for key, value in m.items():
+            if key.startswith("baseline_"):
+                name, _, measure = key[len("baseline_"):].rpartition("_")
+            else:
+                name, measure = "rnn", key
+            if name and measure and isinstance(value, (int, float)):
+                rows.setdefault(name, {})[measure] = value
+        return pd.DataFrame(rows).T
+
+    def _restore(self, run: Path, cfg) -> None:
+        self.index_ = None
+        self.targets_ = list(cfg.targets or [])
+
+
+Forecaster._define_params()
