@@ -236,7 +236,7 @@ def test_pair_corpus_holds_out_what_a_shuffled_list_would_and_stores_every_pair(
     import random
 
     rng = random.Random(3)
-    pairs = [(f"s{i} " + "ab" * rng.randint(0, 5), f"t{i}") for i in range(503)]
+    pairs = [(f"s{i}" + " ab" * rng.randint(0, 5), f"t{i}") for i in range(503)]
     tsv = tmp_path / "pairs.tsv"
     tsv.write_text("".join(f"{s}\t{t}\n" for s, t in pairs), encoding="utf-8")
     corpus = load_pair_corpus(str(tsv), None, None, seed=7, n_generated=0)

@@ -191,9 +191,13 @@ def _from_npz(path: Path) -> Sequences:
         X = X[:, :, None]
     if X.ndim != 3:
         raise InputError(f"{path}: X must have shape (n, T, channels), got {X.shape}")
-    if len(y) != len(X):
-        raise InputError(f"{path}: X has {len(X)} series but y has {len(y)} labels")
+    if y.ndim != 1 or len(y) != len(X):
+        raise InputError(f"{path}: y must hold one label per series of X ({len(X)}), got shape {y.shape}")
     lengths = data["lengths"] if "lengths" in data else np.full(len(X), X.shape[1])
+    if lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.number) or \
+            not np.array_equal(lengths, np.floor(lengths)):
+        raise InputError(f"{path}: 'lengths' must be a 1-D array of whole numbers, got shape {lengths.shape} of "
+                         f"{lengths.dtype}")
     if len(lengths) != len(X) or (lengths < 1).any() or (lengths > X.shape[1]).any():
         raise InputError(f"{path}: 'lengths' must have one value in [1, {X.shape[1]}] per series")
     return Sequences([X[i, : int(n)].astype(float) for i, n in enumerate(lengths)], [str(v) for v in y], str(path))
