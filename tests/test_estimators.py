@@ -160,6 +160,8 @@ def test_forecaster_predicts_the_months_after_the_series_as_the_cli_does(tmp_pat
     assert np.allclose(pred.to_numpy(), cli, rtol=1e-5)
     table = f.backtest()
     assert {"rnn", "naive", "seasonal_naive"} <= set(table.index) and "mae" in table.columns
+    later = f.backtest("1959-01")  # a copy trained up to 1959, scored from there
+    assert later.loc["naive", "mae"] != table.loc["naive", "mae"]
     assert load(run).get_params()["horizon"] == 6
 
 

@@ -102,11 +102,12 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
         raise NotImplementedError  # pragma: no cover
 
     def fit(self, y, X=None) -> "Forecaster":
-        data, targets, covariates, index = _frame(y, X)
+        return self._fit_data(*_frame(y, X))
+
+    def _fit_data(self, data: bytes, targets: list[str], covariates: list[str], index) -> "Forecaster":
         date = "date" if data.startswith(b"date,") else None
         self._train_on(data, targets=targets, covariates=covariates or None, date_column=date)
-        self.index_ = index
-        self.targets_ = targets
+        self.index_, self.targets_, self.covariates_ = index, targets, covariates
         return self
 
     def predict(self):
@@ -125,11 +126,22 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
                 out[f"{n}_upper95" if len(names) > 1 else "upper95"] = interval[:, j, 1]
         return out[names[0]] if len(names) == 1 and interval is None else out
 
-    def backtest(self):
-        """The fit's rolling-origin backtest: one row per method (``rnn`` and the baselines),
-        one column per error measure, as ``metrics.json`` holds it."""
+    def backtest(self, start: str | None = None):
+        """The rolling-origin backtest: one row per method (``rnn`` and the baselines), one
+        column per error measure, as ``metrics.json`` holds it (the table the CLI prints).
+        ``start`` (an index label or its prefix, e.g. ``"1958-01"``): backtest from there
+        instead — a copy of this forecaster is trained on the same series up to it."""
         import pandas as pd
+        from sklearn.base import clone
 
+        self._check_fitted()
+        if start is not None and str(start) != self.backtest_start:
+            if self._data_file not in self.run_files_:
+                raise InputError("backtest(start): this forecaster was loaded from a CLI run without its series; "
+                                 "fit it on the series, or run 'rnnlab forecast train --set backtest_start=...'")
+            other = clone(self).set_params(backtest_start=str(start))
+            other._fit_data(self.run_files_[self._data_file], self.targets_, self.covariates_, self.index_)
+            return other.backtest()
         m = self.metrics_
         rows: dict[str, dict[str, float]] = {}
         for key, value in m.items():
@@ -144,6 +156,7 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
     def _restore(self, run: Path, cfg) -> None:
         self.index_ = None
         self.targets_ = list(cfg.targets or [])
+        self.covariates_ = list(cfg.covariates or [])
 
 
 Forecaster._define_params()

@@ -149,12 +149,19 @@ def _distributed() -> tuple[int, int]:
     return rank(), world_size()
 
 
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (where tqdm.auto draws a widget bar)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 class _Progress:
-    """tqdm bar on a terminal; plain lines every ``log_every`` steps otherwise."""
+    """tqdm bar on a terminal or in a notebook; plain lines every ``log_every`` steps otherwise."""
 
     def __init__(self, enabled: bool, log_every: int):
         self.enabled = enabled
-        self.tty = enabled and sys.stderr.isatty()
+        self.tty = enabled and (sys.stderr.isatty() or _in_notebook())
         self.log_every = max(1, log_every)
         self.bar = None
 
@@ -162,7 +169,7 @@ class _Progress:
         self.epoch, self.epochs, self.total = epoch, epochs, total
         self.t0, self.done0 = time.perf_counter(), initial
         if self.tty:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=initial, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                             file=sys.stderr, dynamic_ncols=True)
