@@ -201,3 +201,21 @@ def test_readme_estimator_example_runs(tmp_path, monkeypatch):
     assert block, "README: the estimator example block is missing"
     monkeypatch.chdir(tmp_path)
     exec(compile(block.group(1), "README.md", "exec"), {})
+
+
+def test_document_classifier_on_lists_of_strings(tmp_path):
+    from rnnlab.estimators import DocumentClassifier
+
+    rng = np.random.default_rng(0)
+    topics = {0: "goal match team win league", 1: "bank profit shares market rate"}
+    texts, labels = [], []
+    for i in range(60):
+        label = i % 2
+        words = topics[label].split() + "the a of and it".split()
+        texts.append(" ".join(f"{' '.join(rng.choice(words, 6))}." for _ in range(3)) + f" Doc {i}.")
+        labels.append(label)
+    clf = DocumentClassifier(embed_size=16, hidden_size=8, epochs=6, lr=0.01, baselines=("majority",),
+                             explain=0).fit(texts, labels)
+    assert clf.classes_.tolist() == [0, 1] and clf.score(texts, labels) >= 0.9
+    assert "predicted:" in clf.explain_html(texts[0])
+    assert load(clf.save(tmp_path / "run")).predict(texts[:4]).tolist() == [str(v) for v in clf.predict(texts[:4])]

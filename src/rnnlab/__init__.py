@@ -23,7 +23,8 @@ __all__ += ["attention", "decoding", "models", "nn", "AdditiveAttention", "DotAt
 
 def __getattr__(name: str):
     # the estimators import the apps (aeon, pandas, ...): loaded on first use, not with the layers
-    if name in ("SequenceClassifier", "Forecaster", "TextGenerator", "Translator", "load", "estimators"):
+    if name in ("SequenceClassifier", "Forecaster", "TextGenerator", "Translator", "DocumentClassifier", "load",
+                "estimators"):
         import importlib
 
         module = importlib.import_module(".estimators", __name__)

@@ -22,14 +22,17 @@ so weights map one to one with ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 State = tuple[Tensor, ...]
 
-__all__ = ["RecurrentCell", "ElmanCell", "LSTMCell", "GRUCell", "make_cell", "CELL_NAMES"]
+__all__ = ["RecurrentCell", "ElmanCell", "LSTMCell", "GRUCell", "make_cell", "CELL_NAMES", "CELLS", "register",
+           "cell_names"]
 
 
 class RecurrentCell(nn.Module):
@@ -379,24 +382,66 @@ class GRUCell(_StandardCell):
 
 _PROTOCOL = ("state_size", "project_input", "step", "fused_mode")
 
+#: The cells by name: what :func:`make_cell`, the layers, the apps' ``cell`` keys and the
+#: command line's ``--set cell=...`` accept. :func:`register` adds one; a package adds its
+#: own through the ``rnnlab.cells`` entry-point group (name = "module:factory"), loaded
+#: the first time a name is not found here.
+CELLS: dict[str, Callable[..., "RecurrentCell"]] = {}
+
+
+def register(name: str, factory: Callable[..., "RecurrentCell"]) -> Callable[..., "RecurrentCell"]:
+    """Make ``factory`` (a :class:`RecurrentCell` subclass or ``f(input_size, hidden_size,
+    **kwargs)``) available by ``name`` everywhere a cell name is read; returns it, so it
+    also works as a decorator argument: ``register("mgu", MGUCell)``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"register: a cell name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise ValueError(f"register: {factory!r} is not a RecurrentCell subclass or a factory")
+    CELLS[name.strip().lower()] = factory
+    return factory
+
+
+def _load_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="rnnlab.cells"):
+        if ep.name.lower() not in CELLS:
+            try:
+                register(ep.name, ep.load())
+            except Exception as e:  # a broken plugin must not break rnnlab
+                import warnings
+
+                warnings.warn(f"rnnlab.cells entry point {ep.name!r} ({ep.value}) failed to load: {e}", stacklevel=2)
+
+
+def cell_names() -> tuple[str, ...]:
+    """Every registered cell name (plugins included), for configs' checks and messages."""
+    _load_entry_points()
+    return tuple(CELLS)
+
+
+for _name, _factory in (("rnn", ElmanCell), ("rnn_tanh", ElmanCell), ("elman", ElmanCell),
+                        ("rnn_relu", functools.partial(ElmanCell, nonlinearity="relu")),
+                        ("lstm", LSTMCell), ("gru", GRUCell)):
+    register(_name, _factory)
+
+#: the built-in names (kept for compatibility; :func:`cell_names` lists registered ones too)
 CELL_NAMES = ("rnn", "rnn_tanh", "rnn_relu", "elman", "lstm", "gru")
 
 
 def make_cell(cell: str | type | object, input_size: int, hidden_size: int, **kwargs) -> RecurrentCell:
-    """Build a cell from a name (``"rnn"``/``"elman"``, ``"rnn_relu"``, ``"lstm"``,
-    ``"gru"``), a :class:`RecurrentCell` subclass, or a factory
+    """Build a cell from a registered name (``"rnn"``/``"elman"``, ``"rnn_relu"``,
+    ``"lstm"``, ``"gru"``, or one added with :func:`register`), a :class:`RecurrentCell`
+    subclass, or a factory
     ``f(input_size, hidden_size, **kwargs) -> RecurrentCell``."""
     if isinstance(cell, str):
         name = cell.lower()
-        if name in ("rnn", "elman", "rnn_tanh"):
-            return ElmanCell(input_size, hidden_size, **kwargs)
-        if name == "rnn_relu":
-            return ElmanCell(input_size, hidden_size, nonlinearity="relu", **kwargs)
-        if name == "lstm":
-            return LSTMCell(input_size, hidden_size, **kwargs)
-        if name == "gru":
-            return GRUCell(input_size, hidden_size, **kwargs)
-        raise ValueError(f"cell: unknown cell name {cell!r}; expected one of {', '.join(CELL_NAMES)}")
+        if name not in CELLS:
+            _load_entry_points()
+        if name not in CELLS:
+            raise ValueError(f"cell: unknown cell name {cell!r}; expected one of {', '.join(CELLS)} "
+                             "(rnnlab.cells.register adds one)")
+        cell = CELLS[name]
     if callable(cell):
         made = cell(input_size, hidden_size, **kwargs)
         # rnnlab's cells, or torch's cells with the protocol added (rnnlab.nn.LSTMCell ...)

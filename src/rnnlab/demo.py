@@ -14,7 +14,7 @@ from pathlib import Path
 from .apps import App
 from .errors import RnnlabError
 from .report import metrics_table
-from .training.io import atomic_write
+from .files import atomic_write
 
 __all__ = ["run_demo"]
 

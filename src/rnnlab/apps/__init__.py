@@ -18,6 +18,7 @@ APP_MODULES: dict[str, str | None] = {
     "chords": "chords",
     "handwriting": None,
     "caption": "caption",
+    "docs": "docs",
     "memory": None,
 }
 

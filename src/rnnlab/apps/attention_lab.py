@@ -165,10 +165,9 @@ def table_markdown(rows: list[dict], cfg: AttentionLabConfig) -> str:
 
 
 def plot(path: Path, rows: list[dict], cfg: AttentionLabConfig) -> None:
-    import matplotlib
+    from ..report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax, title in (("token_accuracy", axes[0], "token accuracy"), ("exact", axes[1], "exact match")):

@@ -175,4 +175,8 @@ class App:
         images = sorted(run_dir.glob("*.png")) + sorted(run_dir.glob("members/*/*.png"))
         cfg = (run_dir / "config.json").read_text() if (run_dir / "config.json").exists() else ""
         write_report(run_dir / "report.html", f"rnnlab {self.name}: {run_dir.name}", metrics, images,
-                     [("config.json", cfg)])
+                     [("config.json", cfg)], self.report_sections(run_dir))
+
+    def report_sections(self, run_dir: Path) -> list[tuple[str, str]]:
+        """``(heading, HTML)`` sections an app adds to its runs' report.html (none by default)."""
+        return []

@@ -29,8 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from ..data.images import Captioned, WordVocab, read_image, load_captions
+from ..cells import cell_names
 from ..errors import InputError
-from ..models import EncoderDecoder, ImageEncoder, VecToSeq
+from ..models import ImageCaptioner
 from ..report import save_figure
 from ..training import TensorBatches, TrainConfig, Trainer
 from ..training.config import check_choices, check_positive
@@ -77,7 +78,7 @@ class CaptionConfig:
                                                                    schedule="cosine", log_every=50))
 
     def __post_init__(self) -> None:
-        check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("flatten", "average"),
+        check_choices(self, cell=cell_names(), pooling=("flatten", "average"),
                       attention=(None, "additive", "dot", "general"))
         check_positive(self, "images", "image_size", "vector_size", "hidden_size", "num_layers", "embed_size",
                        "min_count", "max_len", "beam_size", "batch_size")
@@ -88,46 +89,10 @@ class CaptionConfig:
             raise ValueError("val_fraction, test_fraction: each must be in (0, 0.5)")
 
 
-class Captioner(nn.Module):
-    """``ImageEncoder`` + a decoder: ``forward(images, tgt_in) -> logits (B, T, V)``;
-    ``generate(images, max_len, beam_size)`` -> :class:`~rnnlab.decoding.Decoded` (with
-    attention, its ``extras`` are the weights over the feature map, ``(B, L, h·w)``)."""
-
-    def __init__(self, cfg: CaptionConfig, vocab_size: int):
-        super().__init__()
-        self.encoder = ImageEncoder(cfg.channels, cfg.vector_size, cfg.image_size, cfg.pooling)
-        self.attend = cfg.attention is not None
-        if self.attend:
-            self.decoder = EncoderDecoder(None, vocab_size, cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers,
-                                          attention=cfg.attention, dropout=cfg.dropout, pad_id=PAD, bos_id=BOS,
-                                          eos_id=EOS, memory_size=self.encoder.map_channels + 2)
-        else:
-            self.decoder = VecToSeq(cfg.vector_size, vocab_size, cfg.hidden_size, cfg.cell,
-                                    num_layers=cfg.num_layers, dropout=cfg.dropout, init_from_vector=True,
-                                    feed_vector=True, num_embeddings=vocab_size, embed_size=cfg.embed_size)
-
-    def memory(self, images: Tensor) -> Tensor:
-        """The feature map as ``(B, h·w, C + 2)`` positions, row by row, each with its
-        x and y in [-1, 1]."""
-        maps = self.encoder.feature_map(images)
-        B, C, h, w = maps.shape
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
-        where = torch.stack([xs, ys]).to(maps).expand(B, 2, h, w)
-        return torch.cat([maps, where], 1).flatten(2).transpose(1, 2)
-
-    def forward(self, images: Tensor, tgt_in: Tensor) -> Tensor:
-        if self.attend:
-            return self.decoder.decode(self.decoder.start(self.memory(images)), tgt_in)[0]
-        return self.decoder(self.encoder(images), tgt_in)
-
-    @torch.no_grad()
-    def generate(self, images: Tensor, max_len: int, beam_size: int = 1):
-        if self.attend:
-            return self.decoder.generate_from(self.decoder.start(self.memory(images)), max_len, beam_size)
-        v = self.encoder(images)
-        if beam_size == 1:
-            return self.decoder.generate(v, max_len, BOS, EOS, strategy="greedy")
-        return self.decoder.generate(v, max_len, BOS, EOS, strategy="beam", beam_size=beam_size)
+def Captioner(cfg: CaptionConfig, vocab_size: int) -> ImageCaptioner:
+    """The run's network (:class:`~rnnlab.models.ImageCaptioner`) from its config."""
+    return ImageCaptioner(vocab_size, cfg.channels, cfg.vector_size, cfg.image_size, cfg.pooling, cfg.attention,
+                          cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.dropout, PAD, BOS, EOS)
 
 
 def split_items(items: list[Captioned], cfg: CaptionConfig) -> tuple[list, list, list]:
@@ -244,10 +209,9 @@ class CaptionApp(App):
 
     @staticmethod
     def _plot_examples(path: Path, items: list[Captioned], hyps: list[str]) -> None:
-        import matplotlib
+        from ..report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         cols = min(4, len(items))
         rows = -(-len(items) // cols)
@@ -265,10 +229,9 @@ class CaptionApp(App):
     def _plot_attention(path: Path, model: Captioner, image: Tensor, vocab: WordVocab, cfg: CaptionConfig) -> None:
         """The image, then for each generated word where the decoder looked (its weights
         over the feature map, scaled up to the image)."""
-        import matplotlib
+        from ..report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         res = model.generate(image, cfg.max_len, cfg.beam_size)
         n = int(res.lengths[0])

@@ -48,7 +48,7 @@ from ..models import SeqToSeq
 from ..training import TrainConfig, Trainer, write_json
 from ..training.config import check_choices
 from .base import App, RunContext
-from .classify import classification_report, plot_confusion
+from ..tasks.classification import classification_report, plot_confusion
 
 __all__ = ["ChordsConfig", "ChordsApp", "APP", "HMM", "viterbi", "train_mlp", "mlp_log_probs", "dnn_hmm_predict"]
 

@@ -20,8 +20,6 @@ matrix PNG; the trivial baseline is the majority class.
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +29,11 @@ import torch
 from torch import Tensor, nn
 
 from ..data.sequences import BUNDLED, Sequences, load_sequences, published_test_file
+from ..cells import cell_names
 from ..errors import InputError
-from ..models import SeqToVec
+from ..models import Ensemble, RawSeriesClassifier, SeqToVec
 from ..models.conv_front_end import check_conv_layers
-from ..report import save_figure
+from ..tasks.classification import classification_report, plot_confusion, stratified_split
 from ..training import TrainConfig, Trainer, read_json, read_run_config, save_weights, write_json
 from ..training.config import check_choices
 from ..training.checkpoint import has_checkpoint
@@ -93,7 +92,7 @@ class ClassifyConfig:
                                                                    weight_decay=1e-4, log_every=10**9))
 
     def __post_init__(self) -> None:
-        check_choices(self, cell=("lstm", "gru", "rnn"), pooling=("last", "mean", "max", "attention"))
+        check_choices(self, cell=cell_names(), pooling=("last", "mean", "max", "attention"))
         if self.frame < 0:
             raise ValueError(f"frame: must be >= 0 (0: automatic), got {self.frame}")
         if self.min_steps < 0:
@@ -103,24 +102,6 @@ class ClassifyConfig:
         if self.ensemble < 1:
             raise ValueError(f"ensemble: a number of networks, must be >= 1, got {self.ensemble}")
         check_conv_layers(self.conv, self.conv_kernels, ("conv", "conv_kernels"))
-
-
-def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(kept, held out) indices; each class contributes ~fraction of its members (≥ 1
-    when it has 2 or more); fraction 0 holds out nothing."""
-    if fraction <= 0:
-        return list(range(len(labels))), []
-    rng = random.Random(seed)
-    keep, held = [], []
-    for c in sorted(set(labels)):
-        idx = [i for i, v in enumerate(labels) if v == c]
-        rng.shuffle(idx)
-        k = int(round(len(idx) * fraction))
-        if len(idx) >= 2:
-            k = max(1, k)
-        held += idx[:k]
-        keep += idx[k:]
-    return sorted(keep), sorted(held)
 
 
 STEPS_PER_SERIES = 50  # the automatic frame aims at about this many RNN steps
@@ -203,94 +184,6 @@ def member_seed(cfg: ClassifyConfig, i: int) -> int:
     """Seed of ensemble member ``i``: member 0 is the single network of the run's seed;
     runs with neighbouring seeds share no member."""
     return cfg.train.seed + 1000 * i
-
-
-class RawSeriesClassifier(nn.Module):
-    """``series (B, T, channels) -> class probabilities (B, K)``: the :class:`Encoding`
-    (Δ features, standardisation, frame stacking) as tensor operations in front of the
-    network, for equal-length batches — the graph ``rnnlab classify export`` writes, which
-    needs nothing but the raw values."""
-
-    def __init__(self, enc: Encoding, model: nn.Module):
-        super().__init__()
-        self.model, self.frame, self.deltas = model, enc.frame, enc.deltas
-        self.register_buffer("mean", torch.tensor(enc.mean, dtype=torch.float32))
-        self.register_buffer("std", torch.tensor(enc.std, dtype=torch.float32))
-        F = len(enc.mean)
-        # frame stacking as a strided convolution whose kernel copies step j of a frame to
-        # slots j*F .. j*F+F-1: no reshape whose size depends on the (dynamic) length
-        picks = torch.zeros(self.frame * F, F, self.frame)
-        for j in range(self.frame):
-            picks[j * F: (j + 1) * F, :, j] = torch.eye(F)
-        self.register_buffer("picks", picks)
-
-    def forward(self, series: Tensor) -> Tensor:
-        x = series
-        if self.deltas:  # with_deltas: edges repeated twice, d_t = (x_{t+1} - x_{t-1} + 2 (x_{t+2} - x_{t-2})) / 10
-            p = torch.cat([x[:, :1], x[:, :1], x, x[:, -1:], x[:, -1:]], 1)
-            x = torch.cat([x, (p[:, 3:-1] - p[:, 1:-3] + 2 * (p[:, 4:] - p[:, :-4])) / 10], -1)
-        x = (x - self.mean) / self.std
-        if self.frame > 1:  # zeros (the training mean) complete the last frame, as to_tensors does
-            x = nn.functional.pad(x.transpose(1, 2), (0, self.frame - 1))
-            x = nn.functional.conv1d(x, self.picks, stride=self.frame).transpose(1, 2)
-        return self.model(x).softmax(-1)
-
-
-class Ensemble(nn.Module):
-    """Independently trained classifiers; ``forward`` returns the log of their mean class
-    probabilities (usable as logits: argmax and cross-entropy read them as such)."""
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        logp = torch.stack([m(x, lengths).log_softmax(-1) for m in self.members])
-        return logp.logsumexp(0) - math.log(len(self.members))
-
-
-def classification_report(y: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support, confusion matrix."""
-    k = len(classes)
-    cm = np.zeros((k, k), dtype=int)
-    for a, b in zip(y, pred):
-        cm[a, b] += 1
-    per = {}
-    f1s = []
-    for i, c in enumerate(classes):
-        tp = cm[i, i]
-        prec = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
-        rec = tp / cm[i].sum() if cm[i].sum() else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per[c] = {"precision": prec, "recall": rec, "f1": f1, "support": int(cm[i].sum())}
-        if cm[i].sum():
-            f1s.append(f1)
-    return {"accuracy": float((y == pred).mean()), "macro_f1": float(np.mean(f1s)), "per_class": per,
-            "confusion": cm.tolist()}
-
-
-def plot_confusion(path: Path, cm: list[list[int]], classes: list[str], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.array(cm)
-    k = len(classes)
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * k + 2), max(3.5, 0.5 * k + 1.5)))
-    ax.imshow(cm, cmap="Blues")
-    for i in range(k):
-        for j in range(k):
-            if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set_xticks(range(k), classes, rotation=90 if k > 6 else 0, fontsize=8)
-    ax.set_yticks(range(k), classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 class ClassifyApp(App):

@@ -40,13 +40,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..data.timeseries import EMBEDDED, Series, calendar_features, load_series
+from ..cells import cell_names
 from ..errors import InputError
-from ..models import SeqToVec
-from ..models.heads import gaussian_nll
-from ..recurrent import Recurrent
+from ..models.forecasting import ForecastNet
 from ..report import save_figure
 from ..training import TensorBatches, TrainConfig, Trainer
 from ..training.config import check_choices
@@ -123,7 +122,7 @@ class ForecastConfig:
     def __post_init__(self) -> None:
         check_choices(self, model=("direct", "seq2seq", "forking"), likelihood=("none", "gaussian"),
                       backtest_points=("last", "all"), fill=("none", "interpolate", "drop"),
-                      cell=("lstm", "gru", "rnn"), transform=(None, "none", "log"),
+                      cell=cell_names(), transform=(None, "none", "log"),
                       anchor=(None, "last", "seasonal"))
         for b in self.baselines:
             if b not in BASELINES:
@@ -277,103 +276,9 @@ def windows(plan: Plan, origins: list[int], future_cal: np.ndarray | None = None
     return f(xs), f(fs), f(ys), f(anchors)
 
 
-# ---------------------------------------------------------------------------- the network
-class _Seq2SeqMember(nn.Module):
-    """Encoder over the window; decoder over the horizon reading known future inputs."""
-
-    def __init__(self, n_features: int, n_future: int, n_out: int, cfg: ForecastConfig):
-        super().__init__()
-        self.encoder = Recurrent(cfg.cell, n_features, cfg.hidden_size, cfg.num_layers, dropout=cfg.dropout)
-        self.decoder = Recurrent(cfg.cell, n_future, cfg.hidden_size, cfg.num_layers, dropout=cfg.dropout)
-        self.head = nn.Linear(cfg.hidden_size, n_out)
-
-    def forward(self, x: Tensor, future: Tensor) -> Tensor:
-        _, state = self.encoder(x)
-        out, _ = self.decoder(future, state)
-        return self.head(out)  # (B, h, n_out)
-
-
-class _ForkingMember(nn.Module):
-    """A recurrent layer with a horizon-wide head at every step (MQ-RNN's forking sequences)."""
-
-    def __init__(self, n_features: int, n_out: int, cfg: ForecastConfig):
-        super().__init__()
-        self.rnn = Recurrent(cfg.cell, n_features, cfg.hidden_size, cfg.num_layers, dropout=cfg.dropout,
-                             batch_first=True)
-        self.head = nn.Linear(cfg.hidden_size, n_out)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out, _ = self.rnn(x)
-        return self.head(out)  # (B, L, h * per_step)
-
-
-class ForecastNet(nn.Module):
-    """``ensemble`` independent networks; ``forward(x, future) -> (members, B, h, T, 1 or 2)``,
-    or ``(members, B, L, h, T, 1 or 2)`` — a forecast from every window step — for forking."""
-
-    def __init__(self, n_features: int, n_future: int, horizon: int, n_targets: int, cfg: ForecastConfig):
-        super().__init__()
-        self.horizon, self.n_targets = horizon, n_targets
-        self.forking = cfg.model == "forking"
-        self.gaussian = cfg.likelihood == "gaussian"
-        per_step = n_targets * (2 if self.gaussian else 1)
-        members = []
-        for _ in range(cfg.ensemble):
-            if cfg.model == "direct":
-                members.append(SeqToVec(n_features, horizon * per_step, cfg.hidden_size, cfg.cell, cfg.num_layers,
-                                        dropout=cfg.dropout))
-            elif cfg.model == "forking":
-                members.append(_ForkingMember(n_features, horizon * per_step, cfg))
-            else:
-                members.append(_Seq2SeqMember(n_features, n_future, per_step, cfg))
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: Tensor, future: Tensor) -> Tensor:
-        outs = []
-        for m in self.members:
-            if isinstance(m, _ForkingMember):
-                outs.append(m(x).reshape(x.shape[0], x.shape[1], self.horizon, self.n_targets, -1))
-                continue
-            o = m(x) if isinstance(m, SeqToVec) else m(x, future)
-            outs.append(o.reshape(x.shape[0], self.horizon, self.n_targets, -1))
-        return torch.stack(outs, 0)  # (M, B, [L,] h, T, 1 or 2)
-
-    def split(self, out: Tensor) -> tuple[Tensor, Tensor | None]:
-        mu = out[..., 0]
-        if not self.gaussian:
-            return mu, None
-        return mu, nn.functional.softplus(out[..., 1]) + 1e-3
-
-    def predict(self, x: Tensor, future: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Ensemble mean (B, h, T) and standard deviation (mixture of the members) or None."""
-        out = self(x, future)
-        if self.forking:
-            out = out[:, :, -1]  # the forecast made at the window's last step
-        mu, sigma = self.split(out)
-        mean = mu.mean(0)
-        if sigma is None:
-            return mean, None
-        var = (sigma ** 2 + mu ** 2).mean(0) - mean ** 2
-        return mean, var.clamp_min(1e-12).sqrt()
-
-    def loss(self, x: Tensor, future: Tensor, y: Tensor) -> Tensor:
-        return self.loss_from_output(self(x, future), y)
-
-    def loss_from_output(self, out: Tensor, y: Tensor) -> Tensor:
-        """Loss of ``forward``'s output; lets a DistributedDataParallel wrapper run forward."""
-        mu, sigma = self.split(out)
-        y = y.unsqueeze(0).expand_as(mu)
-        known = ~torch.isnan(y)  # forking: targets past a validation window's data end are NaN
-        if not bool(known.all()):
-            mu, y = mu[known], y[known]
-            sigma = None if sigma is None else sigma[known]
-        if sigma is None:
-            return nn.functional.mse_loss(mu, y)
-        return gaussian_nll(mu, sigma, y)
-
-
 def build_model(cfg: ForecastConfig, plan: Plan) -> ForecastNet:
-    return ForecastNet(plan.n_features, plan.n_future, plan.horizon, plan.z.shape[1], cfg)
+    return ForecastNet(plan.n_features, plan.n_future, plan.horizon, plan.z.shape[1], cfg.model, cfg.cell,
+                       cfg.hidden_size, cfg.num_layers, cfg.dropout, cfg.likelihood, cfg.ensemble)
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -442,10 +347,9 @@ def backtest(model: ForecastNet, plan: Plan, cfg: ForecastConfig, log=lambda m: 
 
 
 def plot_forecast(path: Path, plan: Plan, preds: dict, future: tuple | None, title: str) -> None:
-    import matplotlib
+    from ..report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     s = plan.series
     N = len(s)

@@ -116,10 +116,9 @@ def baseline_nll(train: list[Handwriting], val: list[Handwriting], scale: float)
 def plot_writing(path: Path, items: list[tuple[str, str, np.ndarray, np.ndarray | None]]) -> None:
     """Each item: a title, the text, its points ``(N, 3)`` (real offsets) and optionally
     the window weights ``(N, U + 1)``, drawn beneath it against the text."""
-    import matplotlib
+    from ..report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = sum(2 if phi is not None else 1 for *_, phi in items)
     fig, axes = plt.subplots(rows, 1, figsize=(8, 1.9 * rows), squeeze=False)

@@ -183,10 +183,9 @@ def table_markdown(summary: dict, cfg: MemoryConfig) -> str:
 
 
 def plot_sweep(path: Path, rows: list[dict], cfg: MemoryConfig) -> None:
-    import matplotlib
+    from ..report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tasks = cfg.tasks
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
@@ -266,10 +265,9 @@ def clipping_curves(T: int = 50, steps: int = 300, lr: float = 0.05, seed: int =
 
 
 def plot_gradients(path: Path, norms: dict[str, np.ndarray], curves: dict[str, list[float]] | None) -> None:
-    import matplotlib
+    from ..report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(11 if curves else 6, 4), squeeze=False)
     ax = axes[0, 0]

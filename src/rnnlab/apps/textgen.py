@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from ..data.text import CharVocab, TextSource, lines_of, split_text
 from ..data.token_store import TokenStore, corpus_stats, token_cache_dir
 from ..decoding import sample_logits
+from ..cells import cell_names
 from ..errors import InputError
 from ..models import SeqToSeq
 from ..training import TrainConfig, Trainer, stream_batches
@@ -76,7 +77,7 @@ class TextGenConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, tokenizer=("char", "bpe"), errors=("strict", "replace", "ignore"),
-                      cell=("lstm", "gru", "rnn"))
+                      cell=cell_names())
         if not 0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction: must be in (0, 0.5), got {self.val_fraction}")
         if self.eval_tokens < 2:

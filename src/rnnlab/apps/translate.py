@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from ..data.pair_corpus import PairCorpus, load_pair_corpus
 from ..data.parallel import TokenVocab
 from ..data.token_store import PairStore, token_cache_dir
+from ..cells import cell_names
 from ..errors import InputError
 from ..models import EncoderDecoder
 from ..report import save_figure
@@ -84,7 +85,7 @@ class TranslateConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, tokenizer=("auto", "char", "bpe"), attention=("additive", "dot", "general", None),
-                      cell=("gru", "lstm", "rnn"))
+                      cell=cell_names())
         if self.max_len < 2:
             raise ValueError(f"max_len: must be >= 2, got {self.max_len}")
 
@@ -247,10 +248,9 @@ def length_buckets(srcs: list[str], hyps: list[str], refs: list[str], unit: str)
 
 
 def plot_attention(path: Path, att: np.ndarray, src_tokens: list[str], out_tokens: list[str], title: str) -> None:
-    import matplotlib
+    from ..report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(src_tokens) + 2), max(3, 0.35 * len(out_tokens) + 1.5)))
     ax.imshow(att, cmap="Greys", aspect="auto", vmin=0, vmax=1)

@@ -242,7 +242,7 @@ def chorale_pieces(limit: int | None = None, log=lambda m: None) -> list[Piece]:
             continue
         if (i + 1) % 50 == 0:
             log(f"parsed {i + 1}/{len(paths)} chorales")
-    from ..training.io import atomic_write
+    from ..files import atomic_write
 
     atomic_write(cache, json.dumps([{"name": q.name, "x": q.x.round(4).tolist(), "y": q.y.tolist()} for q in pieces]))
     return pieces

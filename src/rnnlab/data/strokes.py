@@ -24,7 +24,6 @@ from __future__ import annotations
 import ast
 import codecs
 import importlib.util
-import json
 import math
 import random
 import xml.etree.ElementTree as ET
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .text import read_text_file
+from .text import json_lines
 
 __all__ = ["Handwriting", "load_strokes", "font_handwriting", "to_offsets", "to_strokes", "zen_words"]
 
@@ -125,15 +124,7 @@ def _check_points(points: np.ndarray, where: str) -> np.ndarray:
 
 def _read_jsonl(path: Path) -> list[Handwriting]:
     out = []
-    # read whole through read_text_file: encoding, byte-order mark, binary and empty files checked
-    for no, line in enumerate(read_text_file(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {no}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{where}: not valid JSON ({e.msg})") from None
+    for where, item in json_lines(path):
         if not isinstance(item, dict) or not isinstance(item.get("text"), str) or "strokes" not in item:
             raise InputError(f'{where}: expected an object {{"text": "...", "strokes": [[[x, y], ...], ...]}}')
         if not item["text"]:

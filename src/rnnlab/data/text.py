@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["read_text_file", "stdlib_corpus", "CharVocab", "load_corpus", "TextSource", "split_text", "lines_of", "file_lines",
-           "stream_file", "files_fingerprint"]
+           "stream_file", "files_fingerprint", "json_lines"]
 
 #: bytes read at a time when streaming a file: memory stays bounded however large it is
 READ_BYTES = 8 << 20
@@ -69,6 +69,20 @@ def stdlib_corpus(max_chars: int) -> tuple[str, int]:
         if total >= max_chars:
             break
     return "\n\n".join(parts)[:max_chars], used
+
+
+def json_lines(path: str | Path, encoding: str = "utf-8", errors: str = "strict") -> Iterator[tuple[str, object]]:
+    """``(where, value)`` for each non-blank line of a JSON Lines file (``where``: "FILE,
+    line N" for messages); a line that is not JSON is an InputError naming it. The file is
+    read through :func:`read_text_file` (encoding, byte-order mark, binary and empty files)."""
+    for no, line in enumerate(read_text_file(path, encoding, errors).splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {no}"
+        try:
+            yield where, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{where}: not valid JSON ({e.msg})") from None
 
 
 def corpus_paths(data: str) -> list[Path]:

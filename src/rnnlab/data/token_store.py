@@ -104,7 +104,7 @@ def _open_entry(cls, cache: Path, name: str, build: Callable[[], dict]):
             except (ValueError, KeyError, TypeError, OSError):
                 pass  # damaged: build it again
         meta = build()
-        from ..training.io import atomic_write
+        from ..files import atomic_write
 
         atomic_write(manifest, json.dumps(meta, indent=1))
         return cls(cache, meta)
@@ -139,7 +139,7 @@ def corpus_stats(source: TextSource, cache: Path, log: Callable[[str], None] = l
         log(f"counted {stats.total:,} characters of {mb:,.1f} MB in {stats.seconds:.1f} s "
             f"({mb / max(stats.seconds, 1e-9):,.1f} MB/s)")
     if not source.embedded:  # the embedded corpus is counted in a second; no need to keep it
-        from ..training.io import atomic_write
+        from ..files import atomic_write
 
         with contextlib.suppress(OSError):
             _writable(cache)

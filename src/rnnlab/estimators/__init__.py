@@ -8,6 +8,6 @@ estimator trains through its app, exactly as the CLI does."""
 from .base import load
 from .classifier import SequenceClassifier
 from .forecaster import Forecaster
-from .text import TextGenerator, Translator
+from .text import DocumentClassifier, TextGenerator, Translator
 
-__all__ = ["SequenceClassifier", "Forecaster", "TextGenerator", "Translator", "load"]
+__all__ = ["SequenceClassifier", "Forecaster", "TextGenerator", "Translator", "DocumentClassifier", "load"]

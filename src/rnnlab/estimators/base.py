@@ -210,9 +210,9 @@ class RunBackedEstimator:
 def _estimators() -> dict[str, type]:
     from .classifier import SequenceClassifier
     from .forecaster import Forecaster
-    from .text import TextGenerator, Translator
+    from .text import DocumentClassifier, TextGenerator, Translator
 
-    return {c._app.name: c for c in (SequenceClassifier, Forecaster, TextGenerator, Translator)}
+    return {c._app.name: c for c in (SequenceClassifier, Forecaster, TextGenerator, Translator, DocumentClassifier)}
 
 
 def load(path: str | Path) -> RunBackedEstimator:

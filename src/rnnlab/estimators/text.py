@@ -1,5 +1,5 @@
-"""``TextGenerator`` and ``Translator``: ``rnnlab textgen`` and ``rnnlab translate`` on
-lists of strings.
+"""``TextGenerator``, ``Translator`` and ``DocumentClassifier``: ``rnnlab textgen``,
+``rnnlab translate`` and ``rnnlab docs`` on lists of strings.
 
     >>> from rnnlab import TextGenerator, Translator
     >>> gen = TextGenerator(hidden_size=128, epochs=2).fit(["some text", "more text"])  # doctest: +SKIP
@@ -10,14 +10,17 @@ lists of strings.
 
 from __future__ import annotations
 
-from sklearn.base import BaseEstimator
+from pathlib import Path
 
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from ..apps.docs import APP as DOCS
 from ..apps.textgen import APP as TEXTGEN
 from ..apps.translate import APP as TRANSLATE
 from ..errors import InputError
 from .base import RunBackedEstimator
 
-__all__ = ["TextGenerator", "Translator"]
+__all__ = ["TextGenerator", "Translator", "DocumentClassifier"]
 
 
 class TextGenerator(RunBackedEstimator, BaseEstimator):
@@ -83,3 +86,59 @@ class Translator(RunBackedEstimator, BaseEstimator):
 
 TextGenerator._define_params()
 Translator._define_params()
+
+
+class DocumentClassifier(RunBackedEstimator, ClassifierMixin, BaseEstimator):
+    """A document classifier (``rnnlab docs``: a hierarchical attention network by
+    default). ``fit(texts, labels)``: lists of strings and their labels (every document
+    trains; exact duplicates are dropped); ``predict``, ``predict_proba``, ``score``,
+    ``classes_``; ``explain_html(text)``: the document as HTML shaded by its attention."""
+
+    _app = DOCS
+    _exclude = ("data", "test", "text_column", "label_column", "encoding", "errors")
+    _data_file = "documents.jsonl"
+
+    def __init__(self, **params):  # replaced by _define_params (an explicit signature)
+        raise NotImplementedError  # pragma: no cover
+
+    def fit(self, texts: list[str], labels) -> "DocumentClassifier":
+        import json
+
+        import numpy as np
+
+        if len(texts) != len(labels):
+            raise InputError(f"texts has {len(texts)} documents, labels {len(labels)}; they must align")
+        if not all(isinstance(t, str) for t in texts):
+            raise InputError("texts: expected a list of strings")
+        self.classes_ = np.unique(np.asarray(labels))
+        data = "".join(json.dumps({"text": t, "label": str(v)}, ensure_ascii=False) + "\n"
+                       for t, v in zip(texts, labels)).encode("utf-8")
+        self._train_on(data, test="none")
+        return self
+
+    def predict_proba(self, texts: list[str]):
+        import numpy as np
+
+        cfg, vocab, classes, model = self._app_loaded()
+        proba = self._app.predict_proba(cfg, model, vocab, list(texts))
+        position = {c: i for i, c in enumerate(classes)}
+        # columns in the order of classes_; a class all of whose documents were duplicates gets 0
+        columns = [proba[:, position[str(c)]] if str(c) in position else np.zeros(len(proba)) for c in self.classes_]
+        return np.stack(columns, 1)
+
+    def predict(self, texts: list[str]):
+        return self.classes_[self.predict_proba(texts).argmax(1)]
+
+    def explain_html(self, text: str) -> str:
+        cfg, vocab, classes, model = self._app_loaded()
+        return self._app._explain(cfg, model, vocab, classes, text)
+
+    def _restore(self, run: Path, cfg) -> None:
+        import json
+
+        import numpy as np
+
+        self.classes_ = np.array(json.loads((run / "classes.json").read_text())["classes"])
+
+
+DocumentClassifier._define_params()

@@ -9,12 +9,21 @@ and :class:`ConvFrontEnd`, convolutions over time that a :class:`SeqToVec` can r
 instead of its raw inputs; :class:`HandwritingSynthesis`, Graves' (2013) network that
 writes a text as pen strokes (a Gaussian window over the text, a mixture density head);
 :class:`ImageEncoder`, the convolutional network whose vector a captioning
-:class:`VecToSeq` starts from.
+:class:`VecToSeq` starts from; :class:`HierarchicalAttentionNetwork` (Yang et al. 2016)
+and :class:`FlatAttentionClassifier`, document classifiers; :class:`ForecastNet`, the
+forecasting ensembles; :class:`Ensemble`, averaged classifiers; :class:`RawSeriesClassifier`,
+a classifier with its input encoding in the graph; :class:`ImageCaptioner`, image
+captioning.
 """
 
 from .conv_front_end import ConvFrontEnd
+from .documents import FlatAttentionClassifier, HierarchicalAttentionNetwork
 
+from .captioning import ImageCaptioner
 from .encoder_decoder import EncoderDecoder
+from .ensemble import Ensemble
+from .forecasting import ForecastNet
+from .raw_series import RawSeriesClassifier
 from .handwriting import HandwritingSynthesis
 from .image_encoder import ImageEncoder
 from .heads import GaussianHead, MixtureDensityHead, gaussian_nll, mixture_nll, mixture_sample
@@ -23,4 +32,6 @@ from .seq_to_vec import POOLINGS, SeqToVec
 from .vec_to_seq import VecToSeq
 
 __all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll",
-           "HandwritingSynthesis", "ImageEncoder", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS"]
+           "HandwritingSynthesis", "ImageEncoder", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS",
+           "HierarchicalAttentionNetwork", "FlatAttentionClassifier", "Ensemble", "ForecastNet",
+           "RawSeriesClassifier", "ImageCaptioner"]

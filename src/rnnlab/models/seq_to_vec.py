@@ -32,7 +32,7 @@ class SeqToVec(nn.Module):
     :meth:`encode`'s second output).
     """
 
-    def __init__(self, input_size: int, output_size: int, hidden_size: int = 64, cell: str | type = "lstm",
+    def __init__(self, input_size: int, output_size: int | None, hidden_size: int = 64, cell: str | type = "lstm",
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0, pooling: str = "last",
                  backend: str = "auto", conv_channels: Sequence[int] = (), conv_kernels: Sequence[int] = (),
                  **cell_kwargs):
@@ -51,7 +51,8 @@ class SeqToVec(nn.Module):
             self.query = nn.Parameter(torch.zeros(width))
             self.attention = AdditiveAttention(width, width)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(width, output_size)
+        # output_size None: no head, forward returns the pooled vector (an encoder inside a larger network)
+        self.head = nn.Linear(width, output_size) if output_size is not None else nn.Identity()
 
     def encode(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """``(pooled (B, D*H), attention weights (B, T) or None)``."""

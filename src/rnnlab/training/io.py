@@ -6,68 +6,18 @@ so a killed process leaves either the old file or the new one, never half of one
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file, save_model
 
 from ..errors import InputError
+from ..files import atomic_write, read_json, write_json  # generic I/O, re-exported here for compatibility
 
 __all__ = ["atomic_write", "write_json", "read_json", "save_tensors", "load_tensors", "save_weights", "load_weights",
            "check_weights_fit"]
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None] | bytes | str) -> None:
-    """Write ``path`` atomically; ``write`` is the content or a function given a temp path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        if callable(write):
-            os.close(fd)
-            write(tmp)
-        else:
-            with os.fdopen(fd, "wb") as f:
-                f.write(write.encode() if isinstance(write, str) else write)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)  # JSON has no NaN/inf; keep them readable
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return obj.item() if obj.numel() == 1 else obj.tolist()
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return obj.item()
-    return obj
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    atomic_write(path, json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: str | Path, what: str = "file") -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: {what} not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON ({e}); the {what} is damaged — rerun the training") from None
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:

@@ -26,10 +26,9 @@ def write_csv(path: str | Path, rows: list[dict]) -> None:
 
 def plot_history(path: str | Path, rows: list[dict], title: str = "training") -> None:
     """Loss curves (every ``*loss*`` column) against epoch, and other validation metrics."""
-    import matplotlib
+    from ..report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not rows:
         return

@@ -21,7 +21,6 @@ batch to the next (batch i+1 continues the streams of batch i, as in Keras'
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -459,4 +458,5 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    # (no PYTHONHASHSEED: it only acts when an interpreter starts, and a library must not
+    # change its host's environment; nothing here iterates over a set of strings)
