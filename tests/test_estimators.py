@@ -214,7 +214,7 @@ def test_document_classifier_on_lists_of_strings(tmp_path):
         words = topics[label].split() + "the a of and it".split()
         texts.append(" ".join(f"{' '.join(rng.choice(words, 6))}." for _ in range(3)) + f" Doc {i}.")
         labels.append(label)
-    clf = DocumentClassifier(embed_size=16, hidden_size=8, epochs=6, lr=0.01, baselines=("majority",),
+    clf = DocumentClassifier(embed_size=16, hidden_size=8, epochs=6, lr=0.01, dropout=0.1, baselines=("majority",),
                              explain=0).fit(texts, labels)
     assert clf.classes_.tolist() == [0, 1] and clf.score(texts, labels) >= 0.9
     assert "predicted:" in clf.explain_html(texts[0])

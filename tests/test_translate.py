@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+import torch
 from conftest import read_json
 
 from rnnlab.data.parallel import DATE_STYLES, TokenVocab, generate_dates, read_parallel
@@ -93,3 +94,20 @@ def test_quick_dates_reach_99_percent(tmp_path, cli):
     code, out, err = cli("translate", "train", "--quick", "--out", str(tmp_path / "q"))
     assert code == 0, err
     assert read_json(tmp_path / "q" / "metrics.json")["exact_match"] >= 0.99
+
+
+def test_pair_batches_give_each_rank_its_own_share_of_every_batch():
+    """Data parallelism: each process reads and pads only its rows; together they are the batch."""
+    from rnnlab.apps.translate import PairBatches
+
+    xs = [[4 + i % 7] * (1 + i % 5) for i in range(50)]
+    ys = [[5] * (1 + i % 3) for i in range(50)]
+    seen = []
+    whole = PairBatches.of_lists(xs, ys, 8, seed=3)
+    shards = [PairBatches(whole.lengths, whole.get, 8, 3, rank, 2) for rank in range(2)]
+    for k, full in enumerate(whole(0)):
+        parts = [s(0)[k] for s in shards]
+        assert sum(p[0].shape[0] for p in parts) == full[0].shape[0]
+        assert torch.equal(torch.cat([p[1] for p in parts]), full[1])  # source lengths, in batch order
+        seen.append(full[0].shape[0])
+    assert sum(seen) == 50

@@ -78,15 +78,15 @@ class DocsConfig:
     max_sentences: int = 50
     max_words: int = 60
     embeddings: str = "ppmi"
-    embed_size: int = 100
-    hidden_size: int = 50
-    dropout: float = 0.3
+    embed_size: int = 200
+    hidden_size: int = 64
+    dropout: float = 0.5
     batch_size: int = 32
     val_fraction: float = 0.1
     baselines: list[str] = field(default_factory=lambda: ["tfidf_lr", "majority"])
     explain: int = 3
     folds: int = 0
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=2e-3, clip_norm=5.0,
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=2e-3, clip_norm=5.0,
                                                                    schedule="cosine", monitor=None, log_every=20))
 
     def __post_init__(self) -> None:
