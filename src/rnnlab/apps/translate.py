@@ -300,7 +300,8 @@ class TranslateApp(App):
         store = PairStore.open(corpus.pairs, corpus.key, src_vocab, tgt_vocab,
                                token_cache_dir(corpus.paths, ctx.run_dir), ctx.log)
         train = corpus.train
-        fits = (store.lengths("src")[train] <= cfg.max_len) & (store.lengths("tgt")[train] + 1 <= cfg.max_len)
+        src_lengths = store.lengths("src")  # one read of the offsets, used twice
+        fits = (src_lengths[train] <= cfg.max_len) & (store.lengths("tgt")[train] + 1 <= cfg.max_len)
         if not fits.all():
             ctx.log(f"note: {int((~fits).sum())} training pair(s) longer than max_len={cfg.max_len} tokens were "
                     "left out")
@@ -312,7 +313,7 @@ class TranslateApp(App):
                 f"{len(src_vocab)} / {len(tgt_vocab)} {kind} tokens")
         from ..training.distributed import rank, world_size
 
-        train_batches = PairBatches(np.maximum(store.lengths("src")[train], 1).tolist(),
+        train_batches = PairBatches(np.maximum(src_lengths[train], 1).tolist(),
                                     store_pair(store, train, cfg.max_len), cfg.batch_size, cfg.train.seed,
                                     rank(), world_size())
         torch.manual_seed(cfg.train.seed)

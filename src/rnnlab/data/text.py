@@ -33,23 +33,8 @@ SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "__pycache__", "lib2to
 
 def read_text_file(path: str | Path, encoding: str = "utf-8", errors: str = "strict") -> str:
     """Read one text file; empty, binary or undecodable files raise InputError naming
-    the file and the byte offset."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise InputError(f"{path}: the file is empty")
-    nul = raw.find(b"\x00")
-    if nul >= 0 and errors == "strict":
-        raise InputError(f"{path}: looks binary (a NUL byte at offset {nul}); give a text file")
-    try:
-        return raw.decode(_codec(encoding), errors=errors)
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: byte {e.start} (0x{raw[e.start]:02x}) is not valid {encoding}; pass "
-                         f"--set encoding=latin-1 or --set errors=replace") from None
-    except LookupError:
-        raise InputError(f"encoding: unknown encoding {encoding!r}") from None
+    the file and the byte offset (the checks of :func:`stream_file`, the file read whole)."""
+    return "".join(stream_file(Path(path), encoding, errors, read_bytes=1 << 30))
 
 
 def stdlib_corpus(max_chars: int) -> tuple[str, int]:

@@ -71,6 +71,17 @@ def write_run(files: dict[str, bytes], folder: Path, data_file: str = "") -> Pat
     return folder
 
 
+def columns_for(proba, run_classes: list[str], classes) -> "Any":
+    """``proba``'s columns (in the run's class order: sorted strings) rearranged into the
+    order of ``classes`` (the estimator's ``classes_``, any label type); a class the run
+    never saw (all of its documents were duplicates) gets probability 0."""
+    import numpy as np
+
+    position = {c: i for i, c in enumerate(run_classes)}
+    return np.stack([proba[:, position[str(c)]] if str(c) in position else np.zeros(len(proba))
+                     for c in classes], 1)
+
+
 class _Loaded:
     """What ``app.load`` returns for a fitted run (the model among it), built from the
     run's files. It pickles as those files and is rebuilt from them, so an estimator's

@@ -21,7 +21,7 @@ from aeon.classification.base import BaseClassifier
 
 from ..apps.classify import APP as CLASSIFY
 from ..errors import InputError
-from .base import RunBackedEstimator
+from .base import RunBackedEstimator, columns_for
 
 __all__ = ["SequenceClassifier"]
 
@@ -84,9 +84,7 @@ class SequenceClassifier(RunBackedEstimator, BaseClassifier):
         if series and series[0].shape[1] != enc.channels:
             raise InputError(f"X: {series[0].shape[1]} channels, the model was trained on {enc.channels}")
         proba = self._app.predict_proba(model, series, enc)
-        # columns in the order of classes_ (aeon's, np.unique of y) from the run's (sorted strings)
-        position = {c: i for i, c in enumerate(classes)}
-        return proba[:, [position[str(c)] for c in self.classes_]]
+        return columns_for(proba, classes, self.classes_)  # in the order of aeon's classes_
 
     def _predict(self, X) -> np.ndarray:
         return self.classes_[self._predict_proba(X).argmax(1)]

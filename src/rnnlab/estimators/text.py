@@ -18,7 +18,7 @@ from ..apps.docs import APP as DOCS
 from ..apps.textgen import APP as TEXTGEN
 from ..apps.translate import APP as TRANSLATE
 from ..errors import InputError
-from .base import RunBackedEstimator
+from .base import RunBackedEstimator, columns_for
 
 __all__ = ["TextGenerator", "Translator", "DocumentClassifier"]
 
@@ -117,14 +117,9 @@ class DocumentClassifier(RunBackedEstimator, ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, texts: list[str]):
-        import numpy as np
-
         cfg, vocab, classes, model = self._app_loaded()
         proba = self._app.predict_proba(cfg, model, vocab, list(texts))
-        position = {c: i for i, c in enumerate(classes)}
-        # columns in the order of classes_; a class all of whose documents were duplicates gets 0
-        columns = [proba[:, position[str(c)]] if str(c) in position else np.zeros(len(proba)) for c in self.classes_]
-        return np.stack(columns, 1)
+        return columns_for(proba, classes, self.classes_)
 
     def predict(self, texts: list[str]):
         return self.classes_[self.predict_proba(texts).argmax(1)]
