@@ -136,7 +136,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
         with Image.open(path) as im:
             im = im.convert("RGB").resize((size, size), Image.BILINEAR)
             return (np.asarray(im, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:  # Pillow raises SyntaxError for broken PNG chunks
         raise InputError(f"{path}: not an image Pillow can read ({e})") from None
 
 
