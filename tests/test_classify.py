@@ -243,7 +243,9 @@ def test_ensemble_averages_independently_trained_members(tmp_path, cli):
     run = tmp_path / "full"
     assert all((run / "members" / str(i) / "finished").exists() for i in (0, 1))
     assert "members/1/training_curve.png" in (run / "report.html").read_text()  # each member's curve
-    cfg, classes, enc, model = APP.load(run)
+    loaded = APP.load(run)
+    cfg, classes, enc, model = loaded  # LoadedRun unpacks as load's old tuple
+    assert (loaded.config, loaded.classes, loaded.encoding, loaded.model) == (cfg, classes, enc, model)
     assert isinstance(model, Ensemble) and len(model.members) == 2
     one = dataclasses.replace(cfg, ensemble=1)
     m0, m1 = (APP.trained(run / "members" / str(i), APP.build(one, enc.input_size, len(classes))) for i in (0, 1))

@@ -316,3 +316,46 @@ def test_reverse_padded_reverses_each_sequence_within_its_length(shape):
     # a non-contiguous input (a batch-first tensor seen time-major)
     xt = torch.randn(shape[1], shape[0], *shape[2:]).transpose(0, 1)
     torch.testing.assert_close(reverse_padded(xt, lengths)[:4, 2], xt[:4, 2].flip(0))
+
+
+def test_use_backend_overrides_every_layer_for_a_block_only():
+    """``use_backend`` runs each layer of a block on one backend without modifying the
+    layers; a layer that backend cannot compute says so."""
+    from rnnlab.recurrent import use_backend
+
+    torch.manual_seed(0)
+    gru = rnnlab.Recurrent("gru", 3, 4, backend="hoisted")
+    x = torch.randn(2, 5, 3)
+    expected, _ = gru(x)
+    with use_backend("reference"):
+        got, _ = gru(x)
+        assert gru.last_backend == "reference" and gru.backend == "hoisted"
+    torch.testing.assert_close(got, expected)
+    gru(x)
+    assert gru.last_backend == "hoisted"
+    peephole = rnnlab.Recurrent("lstm", 3, 4, peepholes=True)
+    with use_backend("fused"), pytest.raises(ValueError, match="backend='fused' cannot compute this layer.*peephole"):
+        peephole(x)
+
+
+def test_a_backend_is_one_row_of_the_table(monkeypatch):
+    """A backend added to the table is accepted by name, checked, and dispatched to."""
+    from rnnlab.recurrent.backends import TABLE, Backend, reference
+
+    calls = []
+
+    def run(layer, x, hx, lengths):
+        calls.append(tuple(x.shape))
+        return reference.run(layer, x, hx, lengths)
+
+    monkeypatch.setitem(TABLE, "traced_reference", Backend(lambda layer: None, run))
+    torch.manual_seed(0)
+    layer = rnnlab.Recurrent("lstm", 3, 4, backend="traced_reference")
+    ref = rnnlab.Recurrent("lstm", 3, 4, backend="reference")
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(layer(x, lengths=[5, 2])[0], ref(x, lengths=[5, 2])[0])
+    assert calls == [(2, 5, 3)] and layer.last_backend == "traced_reference"
+    monkeypatch.setitem(TABLE, "never", Backend(lambda layer: "it computes nothing", run))
+    with pytest.raises(ValueError, match="backend='never' cannot compute this layer: it computes nothing"):
+        rnnlab.Recurrent("lstm", 3, 4, backend="never")

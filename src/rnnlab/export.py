@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError
-from .recurrent import Recurrent, RecurrentBackends
+from .recurrent import Recurrent, RecurrentBackends, use_backend
 
 __all__ = ["to_onnx", "OnnxReport", "StatefulStep", "export_token_model"]
 
@@ -54,21 +54,14 @@ class OnnxReport:
 @contextlib.contextmanager
 def _fused_layers(module: nn.Module) -> Iterator[None]:
     """Every recurrent layer (Recurrent, the torch.nn drop-ins) on its fused backend for
-    the duration (restored after)."""
-    layers = [m for m in module.modules() if isinstance(m, RecurrentBackends)]
-    for layer in layers:
-        if layer.fused_reason is not None:
+    the duration (:func:`rnnlab.recurrent.use_backend`; the layers are not modified)."""
+    for layer in module.modules():
+        if isinstance(layer, RecurrentBackends) and layer.fused_reason is not None:
             raise InputError(f"ONNX export: {layer.extra_repr().split(',')[0]} cannot be exported: "
                              f"{layer.fused_reason}, so it would be unrolled over one fixed length; ONNX's "
                              "LSTM/GRU/RNN operators compute the standard cells only")
-    saved = [layer.backend for layer in layers]
-    try:
-        for layer in layers:
-            layer.backend = "fused"
+    with use_backend("fused"):
         yield
-    finally:
-        for layer, backend in zip(layers, saved):
-            layer.backend = backend
 
 
 def _flat(outputs) -> list[Tensor]:

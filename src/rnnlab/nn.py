@@ -40,7 +40,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import State, fused_cell_step, standard_step
-from .recurrent import RecurrentBackends, _tracing, check_backend_args, check_lengths
+from .recurrent import RecurrentBackends, check_lengths
+from .recurrent.backends import check_available, check_backend_args, tracing
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -90,9 +91,8 @@ class _DropInLayer(RecurrentBackends):
         self.backend = backend
         self.compile_steps = compile_steps
         self.last_backend: str | None = None
-        if backend == "hoisted" and self.hoisted_reason is not None:
-            raise ValueError(f"backend='hoisted' cannot compute this layer: {self.hoisted_reason}; "
-                             "use 'auto', 'fused' or 'reference'")
+        self._compiled_steps: dict = {}
+        check_available(self, backend)
 
     # hooks of RecurrentBackends: torch's parameters, by torch's names
     @property
@@ -140,9 +140,9 @@ class _DropInLayer(RecurrentBackends):
             steps = input.shape[0] if isinstance(input, Tensor) and input.dim() == 2 else 0
         backend = self._pick_backend(data, lengths, steps=steps)
         single = (not packed and isinstance(input, Tensor) and input.dim() == 3 and steps == 1
-                  and not getattr(self, "proj_size", 0) and not _tracing())
+                  and not getattr(self, "proj_size", 0) and not tracing())
         if steps == 0 or (backend == "fused" and lengths is None and not single):
-            if not _tracing():
+            if not tracing():
                 self.last_backend = "fused"
             return self._torch_forward(input, hx)  # torch's own forward, as it is
         if packed:

@@ -35,8 +35,8 @@ from ..models import ImageCaptioner
 from ..report import save_figure
 from ..training import TensorBatches, TrainConfig, Trainer
 from ..training.config import check_choices, check_positive
-from ..training.io import read_json, write_json
-from .base import App, RunContext
+from ..files import atomic_write
+from .base import App, LoadedRun, RunContext
 
 __all__ = ["CaptionConfig", "CaptionApp", "Captioner", "APP"]
 
@@ -152,18 +152,18 @@ class CaptionApp(App):
     summary = "CNN encoder + LSTM decoder (vector→sequence) captioning generated shape images"
     Config = CaptionConfig
 
-    def quick_config(self) -> CaptionConfig:
-        return CaptionConfig(images=3000, channels=[16, 32, 64], vector_size=128, hidden_size=128, embed_size=32,
-                             train=TrainConfig(epochs=12, lr=3e-3, clip_norm=5.0, schedule="cosine", log_every=20))
+    quick = {
+        "images": 3000, "channels": [16, 32, 64], "vector_size": 128, "hidden_size": 128, "embed_size": 32,
+        "train.epochs": 12, "train.lr": 0.003, "train.log_every": 20
+    }
 
     def _data(self, cfg: CaptionConfig, run_dir: Path, create: bool):
         items, desc = load_captions(cfg.data, cfg.images, cfg.train.seed, cfg.image_size)
         train, val, test = split_items(items, cfg)
         vocab_path = run_dir / "vocab.json"
         if create and not vocab_path.exists():
-            write_json(vocab_path, {"words": WordVocab.build([c for it in train for c in it.captions],
-                                                             cfg.min_count).itos[4:]})
-        vocab = WordVocab(read_json(vocab_path, "caption vocabulary (vocab.json)")["words"])
+            atomic_write(vocab_path, WordVocab.build([c for it in train for c in it.captions], cfg.min_count).to_json())
+        vocab = WordVocab.read(vocab_path)
         return train, val, test, vocab, desc
 
     def fit(self, cfg: CaptionConfig, ctx: RunContext) -> dict[str, float]:
@@ -252,10 +252,11 @@ class CaptionApp(App):
         fig.tight_layout()
         save_figure(fig, path)
 
-    def load(self, run_dir: Path):
+    def load(self, run_dir: Path) -> LoadedRun:
         cfg = self.load_config(run_dir)
-        vocab = WordVocab(read_json(run_dir / "vocab.json", "caption vocabulary (vocab.json)")["words"])
-        return cfg, vocab, self.trained(run_dir, lambda: Captioner(cfg, len(vocab)))
+        vocab = WordVocab.read(run_dir / "vocab.json")
+        return LoadedRun(cfg, self.trained(run_dir, lambda: Captioner(cfg, len(vocab))), vocab=vocab,
+                         unpacks_as=("config", "vocab", "model"))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, vocab, model = self.load(run_dir)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..data.sequences import BUNDLED, Sequences, load_sequences, published_test_file
 from ..cells import cell_names
@@ -37,7 +37,8 @@ from ..tasks.classification import classification_report, plot_confusion, strati
 from ..training import TrainConfig, Trainer, read_json, read_run_config, save_weights, write_json
 from ..training.config import check_choices
 from ..training.checkpoint import has_checkpoint
-from .base import App, RunContext
+from ..tasks.series_encoding import Encoding, auto_frame, features, to_tensors, with_deltas  # noqa: F401 (public names)
+from .base import App, LoadedRun, RunContext
 
 __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report", "RawSeriesClassifier"]
 
@@ -104,82 +105,6 @@ class ClassifyConfig:
         check_conv_layers(self.conv, self.conv_kernels, ("conv", "conv_kernels"))
 
 
-STEPS_PER_SERIES = 50  # the automatic frame aims at about this many RNN steps
-
-
-def auto_frame(seqs: list[np.ndarray]) -> int:
-    """Frame size that brings the median series down to about 50 steps."""
-    median = float(np.median([len(s) for s in seqs]))
-    return max(1, int(np.ceil(median / STEPS_PER_SERIES)))
-
-
-def with_deltas(s: np.ndarray) -> np.ndarray:
-    """``(T, C) -> (T, 2C)``: the values and their regression deltas
-    ``d_t = sum_{k=1,2} k (s_{t+k} - s_{t-k}) / 10`` (edges repeated; HTK's Δ formula)."""
-    p = np.pad(s, ((2, 2), (0, 0)), mode="edge")
-    d = (p[3:-1] - p[1:-3] + 2 * (p[4:] - p[:-4])) / 10
-    return np.concatenate([s, d], 1)
-
-
-def features(seqs: list[np.ndarray], deltas: bool) -> list[np.ndarray]:
-    """What the network reads per step, before standardisation: the series, and their deltas."""
-    return [with_deltas(s) for s in seqs] if deltas else list(seqs)
-
-
-def to_tensors(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray, frame: int = 1,
-               deltas: bool = False) -> tuple[Tensor, Tensor]:
-    """Standardised, zero-padded ``(N, T, frame * features)`` and lengths in frames (a
-    last partial frame is padded with zeros, the training mean); ``mean``/``std`` are per
-    feature (twice the channels with ``deltas``)."""
-    seqs = features(seqs, deltas)
-    lengths = torch.tensor([-(-len(s) // frame) for s in seqs])
-    C = seqs[0].shape[1]
-    x = torch.zeros(len(seqs), int(lengths.max()) * frame, C)
-    for i, s in enumerate(seqs):
-        x[i, : len(s)] = torch.tensor((s - mean) / std, dtype=torch.float32)
-    return x.reshape(len(seqs), -1, frame * C), lengths
-
-
-@dataclass
-class Encoding:
-    """How series become network inputs — fitted on the training series, saved in
-    classes.json, so that evaluate and predict read new series exactly as training did:
-    per-feature ``mean``/``std`` (features: the channels, then their deltas if
-    ``deltas``), and ``frame`` steps stacked per RNN step."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    frame: int = 1
-    deltas: bool = False
-
-    @classmethod
-    def fit(cls, seqs: list[np.ndarray], frame: int, deltas: bool) -> "Encoding":
-        stacked = np.concatenate(features(seqs, deltas))
-        return cls(stacked.mean(0), stacked.std(0) + 1e-8, frame, deltas)
-
-    @classmethod
-    def from_json(cls, info: dict) -> "Encoding":
-        # runs from before frame stacking / deltas existed had neither
-        return cls(np.array(info["mean"]), np.array(info["std"]), int(info.get("frame", 1)),
-                   bool(info.get("deltas", False)))
-
-    def to_json(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "frame": self.frame, "deltas": self.deltas}
-
-    @property
-    def channels(self) -> int:
-        """Channels a series must have."""
-        return len(self.mean) // (2 if self.deltas else 1)
-
-    @property
-    def input_size(self) -> int:
-        """Width of one RNN step."""
-        return len(self.mean) * self.frame
-
-    def tensors(self, seqs: list[np.ndarray]) -> tuple[Tensor, Tensor]:
-        return to_tensors(seqs, self.mean, self.std, self.frame, self.deltas)
-
-
 def member_seed(cfg: ClassifyConfig, i: int) -> int:
     """Seed of ensemble member ``i``: member 0 is the single network of the run's seed;
     runs with neighbouring seeds share no member."""
@@ -192,11 +117,12 @@ class ClassifyApp(App):
     summary = "bidirectional LSTM on JapaneseVowels (speaker from 12-channel LPC sequences, aeon)"
     Config = ClassifyConfig
 
-    def quick_config(self) -> ClassifyConfig:
-        # `rnnlab classify train --quick --seed S`, S = 0-4: 98.6% with conv=[64, 64]; 97.9% with 128
-        # filters, which 15 epochs at a constant learning rate leave unsettled
-        return ClassifyConfig(hidden_size=64, min_steps=0, ensemble=1, conv=[64, 64],
-                              train=TrainConfig(epochs=15, lr=3e-3, clip_norm=1.0, log_every=10**9))
+    # `rnnlab classify train --quick --seed S`, S = 0-4: 98.6% with conv=[64, 64]; 97.9% with 128
+    # filters, which 15 epochs at a constant learning rate leave unsettled
+    quick = {
+        "hidden_size": 64, "min_steps": 0, "conv": [64, 64], "ensemble": 1, "train.epochs": 15, "train.lr": 0.003,
+        "train.weight_decay": 0.0, "train.schedule": "none", "train.monitor": "val_loss"
+    }
 
     def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
                     seed: int | None = None, overrides: list[str] | None = None) -> ClassifyConfig:
@@ -341,14 +267,15 @@ class ClassifyApp(App):
             cfg = dataclasses.replace(cfg, ensemble=1)
         return cfg
 
-    def load(self, run_dir: Path) -> tuple[ClassifyConfig, list[str], Encoding, SeqToVec | Ensemble]:
+    def load(self, run_dir: Path) -> LoadedRun:
         """The run's config, class names, input encoding (from classes.json: what the
         network was trained on) and trained model."""
         cfg = self.load_config(run_dir)
         info = read_json(run_dir / "classes.json", "class list (classes.json)")
         enc = Encoding.from_json(info)
         model = self.trained(run_dir, lambda: self.build(cfg, enc.input_size, len(info["classes"])))
-        return cfg, info["classes"], enc, model
+        return LoadedRun(cfg, model, classes=info["classes"], encoding=enc,
+                         unpacks_as=("config", "classes", "encoding", "model"))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, classes, enc, model = self.load(run_dir)

@@ -43,7 +43,7 @@ from ..tasks.documents import DocBatches, explain_html
 from ..training import TrainConfig, Trainer, read_json, write_json
 from ..training.config import check_choices
 from ..training.io import atomic_write
-from .base import App, RunContext
+from .base import App, LoadedRun, RunContext
 
 __all__ = ["DocsConfig", "DocsApp", "APP"]
 
@@ -126,10 +126,10 @@ class DocsApp(App):
     summary = "hierarchical attention network on BBC News (5 topics) vs flat GRU, TF-IDF + LR"
     Config = DocsConfig
 
-    def quick_config(self) -> DocsConfig:
-        return DocsConfig(embed_size=48, hidden_size=32, max_sentences=20, max_words=40, dropout=0.2,
-                          baselines=["majority"], train=TrainConfig(epochs=3, lr=4e-3, clip_norm=5.0, monitor=None,
-                                                                    log_every=20))
+    quick = {
+        "max_sentences": 20, "max_words": 40, "embed_size": 48, "hidden_size": 32, "dropout": 0.2,
+        "baselines": ["majority"], "train.epochs": 3, "train.lr": 0.004, "train.schedule": "none"
+    }
 
     def make_config(self, *args, **kwargs) -> DocsConfig:
         cfg = super().make_config(*args, **kwargs)
@@ -280,13 +280,13 @@ class DocsApp(App):
         return [(f"test document {p.stem.split('_')[1]}: attention", p.read_text(encoding="utf-8"))
                 for p in sorted(run_dir.glob("explain_*.html"))]
 
-    def load(self, run_dir: Path):
+    def load(self, run_dir: Path) -> LoadedRun:
         cfg = self.load_config(run_dir)
         vocab = vocab_from_json((run_dir / "vocab.json").read_text(encoding="utf-8") if
                                 (run_dir / "vocab.json").is_file() else "", run_dir / "vocab.json")
         classes = read_json(run_dir / "classes.json", "class list (classes.json)")["classes"]
         model = self.trained(run_dir, lambda: build_model(cfg, len(vocab), len(classes)))
-        return cfg, vocab, classes, model
+        return LoadedRun(cfg, model, vocab=vocab, classes=classes, unpacks_as=("config", "vocab", "classes", "model"))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, vocab, classes, model = self.load(run_dir)

@@ -35,7 +35,8 @@ from ..training import TrainConfig, Trainer
 from ..training.batches import bucketed_by_length
 from ..training.config import check_positive
 from ..training.io import atomic_write, read_json, write_json
-from .base import App, RunContext
+from ..tasks.attention_plots import draw_alignment
+from .base import App, LoadedRun, RunContext
 
 __all__ = ["HandwritingConfig", "HandwritingApp", "APP"]
 
@@ -133,10 +134,7 @@ def plot_writing(path: Path, items: list[tuple[str, str, np.ndarray, np.ndarray 
         r += 1
         if phi is not None:
             ax = axes[r, 0]
-            ax.imshow(phi[:, :len(text)].T, cmap="Greys", aspect="auto", interpolation="nearest")
-            ax.set_yticks(range(len(text)), list(text), fontsize=7)
-            ax.set_xlabel("point", fontsize=8)
-            ax.set_ylabel("window", fontsize=8)
+            draw_alignment(ax, phi[:, :len(text)].T, None, list(text), "point", "window", fontsize=7)
             r += 1
     fig.tight_layout()
     save_figure(fig, path)
@@ -148,10 +146,10 @@ class HandwritingApp(App):
     summary = "LSTM + Gaussian window + mixture density output writing words as pen strokes (font-traced default)"
     Config = HandwritingConfig
 
-    def quick_config(self) -> HandwritingConfig:
-        return HandwritingConfig(samples=1000, max_words=1, max_points=400, hidden_size=128, num_layers=2,
-                                 mixtures=10, window_mixtures=5, batch_size=32,
-                                 train=TrainConfig(epochs=8, lr=3e-3, clip_norm=5.0, schedule="cosine", log_every=10))
+    quick = {
+        "samples": 1000, "max_words": 1, "max_points": 400, "hidden_size": 128, "num_layers": 2, "mixtures": 10,
+        "window_mixtures": 5, "train.epochs": 8, "train.lr": 0.003, "train.log_every": 10
+    }
 
     # ---- data ---------------------------------------------------------------------
     def _data(self, cfg: HandwritingConfig, run_dir: Path, create: bool, log=lambda m: None):
@@ -234,11 +232,11 @@ class HandwritingApp(App):
         return {"val_nll_per_point": nll, "baseline_gaussian_nll_per_point": baseline_nll(train, val, meta["scale"]),
                 "val_window_at_end": at_end}
 
-    def load(self, run_dir: Path):
+    def load(self, run_dir: Path) -> LoadedRun:
         cfg = self.load_config(run_dir)
         meta = read_json(run_dir / "handwriting.json", "handwriting model description (handwriting.json)")
         model = self.trained(run_dir, lambda: self._model(cfg, len(meta["alphabet"])))
-        return cfg, meta, model
+        return LoadedRun(cfg, model, meta=meta, unpacks_as=("config", "meta", "model"))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, meta, model = self.load(run_dir)

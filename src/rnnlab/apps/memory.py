@@ -22,36 +22,33 @@ and counted as failed (they only get harder).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from ..data.synthetic import (
-    COPY_LENGTH,
-    COPY_SYMBOLS,
-    adding_problem,
-    copy_memory,
-    delayed_recall,
-)
 from ..errors import InputError
-from ..models import SeqToSeq, SeqToVec
-from ..recurrent import Recurrent
 from ..report import save_figure
 from ..training import TrainConfig, Trainer, apply_overrides, write_json
 from ..training.io import atomic_write
+from ..tasks.memory import (
+    MODELS,
+    TASKS,
+    THRESHOLD,
+    build_model,
+    clipping_curves,
+    gradient_norms,
+    make_batch,
+    solved,
+    task_loss,
+    task_score,
+)
 from .base import App, RunContext
 
 __all__ = ["MemoryConfig", "MemoryLab", "APP", "TASKS", "MODELS", "gradient_norms"]
 
-TASKS = ("adding", "copy", "recall")
-MODELS = ("rnn", "lstm", "lstm_chrono", "gru")
-RECALL_SYMBOLS = 8
-THRESHOLD = {"adding": 0.01, "copy": 0.9, "recall": 0.9}
 
 
 @dataclass
@@ -86,51 +83,6 @@ class MemoryConfig:
     @property
     def tasks(self) -> list[str]:
         return [t.strip() for t in self.data.split(",") if t.strip()]
-
-
-def make_batch(task: str, n: int, L: int, g: torch.Generator):
-    if task == "adding":
-        return adding_problem(n, L, g)
-    if task == "copy":
-        return copy_memory(n, L, g)
-    return delayed_recall(n, L, RECALL_SYMBOLS, generator=g)
-
-
-def build_model(task: str, model: str, L: int, hidden: int) -> nn.Module:
-    cell = "lstm" if model.startswith("lstm") else model
-    kwargs = {}
-    if model == "lstm_chrono":
-        seq_len = L + 2 * COPY_LENGTH if task == "copy" else L + 1
-        kwargs["chrono_max_timescale"] = max(3.0, float(seq_len))
-    if task == "adding":
-        return SeqToVec(2, 1, hidden, cell, **kwargs)
-    if task == "recall":
-        return SeqToVec(RECALL_SYMBOLS + 5, RECALL_SYMBOLS, hidden, cell, **kwargs)
-    return SeqToSeq(16, COPY_SYMBOLS + 1, hidden, cell, num_embeddings=COPY_SYMBOLS + 2, **kwargs)
-
-
-def task_loss(task: str, model: nn.Module, x, y):
-    if task == "adding":
-        return nn.functional.mse_loss(model(x), y)
-    if task == "recall":
-        return nn.functional.cross_entropy(model(x), y)
-    logits, _ = model(x)
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-1)
-
-
-@torch.no_grad()
-def task_score(task: str, model: nn.Module, x, y) -> float:
-    """MSE (adding) or accuracy on the positions that are scored."""
-    if task == "adding":
-        return float(nn.functional.mse_loss(model(x), y))
-    if task == "recall":
-        return float((model(x).argmax(-1) == y).float().mean())
-    logits, _ = model(x)
-    return float((logits.argmax(-1)[:, -COPY_LENGTH:] == y[:, -COPY_LENGTH:]).float().mean())
-
-
-def solved(task: str, score: float) -> bool:
-    return score < THRESHOLD[task] if task == "adding" else score >= THRESHOLD[task]
 
 
 def run_one(task: str, model_name: str, L: int, seed: int, cfg: MemoryConfig) -> dict:
@@ -214,56 +166,6 @@ def plot_sweep(path: Path, rows: list[dict], cfg: MemoryConfig) -> None:
     save_figure(fig, path)
 
 
-# ---------------------------------------------------------------------------- gradients
-def gradient_norms(cell: str, T: int = 100, hidden: int = 64, batch: int = 32, seed: int = 0,
-                   model: nn.Module | None = None) -> np.ndarray:
-    """‖∂loss/∂h_t‖ (mean over the batch) for t = 0..T-1, loss at the last step of an
-    adding-problem batch, for a fresh (or given) SeqToVec model."""
-    torch.manual_seed(seed)
-    if model is None:
-        model = build_model("adding", cell, T, hidden)
-    rnn: Recurrent = model.rnn
-    x, y = adding_problem(batch, T, torch.Generator().manual_seed(seed))
-    cells = rnn.cells
-    inp = x.transpose(0, 1)
-    hs = []
-    for k, c in enumerate(cells):  # unidirectional stack, step by step to keep every h_t
-        state = c.init_state(batch)
-        outs = []
-        xp = c.project_input(inp)
-        for t in range(T):
-            h, state = c.step(xp[t], state)
-            outs.append(h)
-        if k == len(cells) - 1:
-            hs = outs
-        inp = torch.stack(outs)
-    loss = nn.functional.mse_loss(model.head(hs[-1]), y)
-    grads = torch.autograd.grad(loss, hs)
-    return np.array([float(g.norm(dim=1).mean()) for g in grads])
-
-
-def clipping_curves(T: int = 50, steps: int = 300, lr: float = 0.05, seed: int = 0) -> dict[str, list[float]]:
-    """Training loss of an Elman RNN on the adding problem with and without clipping (SGD)."""
-    curves = {}
-    for name, clip in (("no clipping", None), ("clip_norm=1", 1.0)):
-        torch.manual_seed(seed)
-        model = build_model("adding", "rnn", T, 64)
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
-        g = torch.Generator().manual_seed(seed)
-        losses = []
-        for _ in range(steps):
-            x, y = adding_problem(64, T, g)
-            loss = nn.functional.mse_loss(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            losses.append(float(loss) if math.isfinite(float(loss)) else float("nan"))
-        curves[name] = losses
-    return curves
-
-
 def plot_gradients(path: Path, norms: dict[str, np.ndarray], curves: dict[str, list[float]] | None) -> None:
     from ..report import pyplot
 
@@ -300,9 +202,10 @@ class MemoryLab(App):
     Config = MemoryConfig
     generic_commands = False
 
-    def quick_config(self) -> MemoryConfig:
-        return MemoryConfig(data="adding,recall", lengths=[5, 10, 20, 40], models=["rnn", "lstm", "gru"],
-                            hidden_size=32, train=TrainConfig(epochs=12, lr=5e-3, clip_norm=1.0, log_every=10**9))
+    quick = {
+        "lengths": [5, 10, 20, 40], "models": ["rnn", "lstm", "gru"], "hidden_size": 32, "train.epochs": 12,
+        "train.lr": 0.005
+    }
 
     def fit(self, cfg: MemoryConfig, ctx: RunContext) -> dict[str, float]:
         rows_path = ctx.run_dir / "results.json"

@@ -20,7 +20,6 @@ is read once, never re-run.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.text import CharVocab, TextSource, lines_of, split_text
+from ..data.vocab import Vocab, train_bpe
 from ..data.token_store import TokenStore, corpus_stats, token_cache_dir
 from ..decoding import sample_logits
 from ..cells import cell_names
@@ -40,7 +40,7 @@ from ..training import TrainConfig, Trainer, stream_batches
 from ..training.batches import StreamBatches
 from ..training.config import check_choices
 from ..training.io import atomic_write
-from .base import App, RunContext
+from .base import App, LoadedRun, RunContext
 
 __all__ = ["TextGenConfig", "TextGenApp", "APP"]
 
@@ -84,68 +84,6 @@ class TextGenConfig:
             raise ValueError(f"eval_tokens: must be >= 2, got {self.eval_tokens}")
 
 
-class BPEVocab:
-    """Byte-level BPE from the ``tokenizers`` library (trained offline, saved as JSON)."""
-
-    def __init__(self, tokenizer):
-        self.tok = tokenizer
-
-    @classmethod
-    def train(cls, lines, vocab_size: int) -> "BPEVocab":
-        """Train on an iterable of lines (streamed: the text need not fit in memory)."""
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                      show_progress=False)
-        tok.train_from_iterator(lines, trainer)
-        return cls(tok)
-
-    def __len__(self) -> int:
-        return self.tok.get_vocab_size()
-
-    def unknown(self, text: str) -> list[str]:
-        return []  # byte-level: every text is encodable
-
-    def encode(self, text: str) -> list[int]:
-        return self.tok.encode(text).ids
-
-    def encode_array(self, text: str, piece: int = 1 << 20) -> np.ndarray:
-        """Ids of a long text: cut after a newline every ``piece`` characters and encoded in
-        parallel (a cut can only change how the line break itself is merged)."""
-        parts, start = [], 0
-        while start < len(text):
-            end = text.find("\n", start + piece)
-            end = len(text) if end < 0 else end + 1
-            parts.append(text[start:end])
-            start = end
-        ids = [np.asarray(e.ids, dtype=np.int64) for e in self.tok.encode_batch(parts)]
-        return np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-
-    def decode(self, ids) -> str:
-        return self.tok.decode([int(i) for i in ids])
-
-    def to_json(self) -> str:
-        return self.tok.to_str()
-
-
-def load_vocab(path: Path):
-    raw = path.read_text(encoding="utf-8") if path.is_file() else None
-    if raw is None:
-        raise InputError(f"{path}: vocabulary file missing; the run directory is incomplete")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        raise InputError(f"{path}: not valid JSON; the run directory is damaged") from None
-    if data.get("kind") == "char":
-        return CharVocab(data["chars"])
-    from tokenizers import Tokenizer
-
-    return BPEVocab(Tokenizer.from_str(raw))
-
-
 def build_model(cfg: TextGenConfig, vocab_size: int) -> SeqToSeq:
     embed = cfg.hidden_size if cfg.tie_weights else cfg.embed_size
     return SeqToSeq(embed, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers, dropout=cfg.dropout,
@@ -182,10 +120,10 @@ class TextGenApp(App):
     summary = "char-level LSTM language model on the Python standard library's source"
     Config = TextGenConfig
 
-    def quick_config(self) -> TextGenConfig:
-        return TextGenConfig(max_chars=400_000, hidden_size=256, num_layers=1, embed_size=64, dropout=0.0,
-                             seq_len=64, batch_size=32,
-                             train=TrainConfig(epochs=4, lr=4e-3, clip_norm=1.0, stateful=True, log_every=50))
+    quick = {
+        "max_chars": 400000, "embed_size": 64, "hidden_size": 256, "num_layers": 1, "dropout": 0.0, "seq_len": 64,
+        "batch_size": 32, "train.epochs": 4, "train.lr": 0.004, "train.schedule": "none", "train.log_every": 50
+    }
 
     def _data(self, cfg: TextGenConfig, run_dir: Path, create: bool, log=lambda m: None):
         """(vocabulary, token store, description): the corpus streamed once into cached token ids."""
@@ -199,9 +137,9 @@ class TextGenApp(App):
             else:  # trained on the training part only, streamed line by line
                 train_part = (piece for part, piece in split_text(source.pieces(), self._cut(cfg, stats.total))
                               if part == 0)
-                vocab = BPEVocab.train(lines_of(train_part), cfg.vocab_size)
+                vocab = Vocab("bpe", tokenizer=train_bpe(lines_of(train_part), cfg.vocab_size, byte_level=True))
             atomic_write(vocab_path, vocab.to_json())
-        vocab = load_vocab(vocab_path)
+        vocab = Vocab.read(vocab_path)
         store = TokenStore.open(source, vocab_path.read_text(encoding="utf-8"), len(vocab), vocab.encode_array,
                                 cfg.val_fraction, stats, cache, log)
         return vocab, store, source.describe(stats.total)
@@ -255,11 +193,11 @@ class TextGenApp(App):
                       "baseline_unigram_perplexity": math.exp(base_tok)})
         return m
 
-    def load(self, run_dir: Path):
+    def load(self, run_dir: Path) -> LoadedRun:
         cfg = self.load_config(run_dir)
-        vocab = load_vocab(run_dir / "vocab.json")
+        vocab = Vocab.read(run_dir / "vocab.json")
         model = self.trained(run_dir, lambda: build_model(cfg, len(vocab)))
-        return cfg, vocab, model
+        return LoadedRun(cfg, model, vocab=vocab, unpacks_as=("config", "vocab", "model"))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, vocab, model = self.load(run_dir)

@@ -20,13 +20,12 @@ exact match, BLEU by source-length bucket, and an attention heatmap.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..data.pair_corpus import PairCorpus, load_pair_corpus
 from ..data.parallel import TokenVocab
@@ -34,16 +33,26 @@ from ..data.token_store import PairStore, token_cache_dir
 from ..cells import cell_names
 from ..errors import InputError
 from ..models import EncoderDecoder
-from ..report import save_figure
 from ..training import TrainConfig, Trainer
-from ..training.batches import bucketed_by_length
 from ..training.config import check_choices
 from ..training.io import atomic_write, write_json
-from .base import App, RunContext
+from ..tasks.attention_plots import plot_alignment
+from ..tasks.translation import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    PairBatches,
+    Pairs,
+    bleu_report,
+    encode_pairs,
+    length_buckets,
+    store_pair,
+    translate_ids,
+)
+from .base import App, LoadedRun, RunContext
 
 __all__ = ["TranslateConfig", "TranslateApp", "APP"]
 
-PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 
 @dataclass
@@ -90,7 +99,6 @@ class TranslateConfig:
             raise ValueError(f"max_len: must be >= 2, got {self.max_len}")
 
 
-Pairs = list[tuple[str, str]]
 
 
 def load_splits(cfg: TranslateConfig) -> PairCorpus:
@@ -99,168 +107,10 @@ def load_splits(cfg: TranslateConfig) -> PairCorpus:
                             cfg.errors, cfg.skip_empty)
 
 
-def encode_pairs(pairs: Pairs, src: TokenVocab, tgt: TokenVocab, max_len: int, drop_long: bool,
-                 warn=lambda m: None) -> tuple[list[list[int]], list[list[int]]]:
-    xs, ys, cut, dropped = [], [], 0, 0
-    for s, t in pairs:
-        x, y = src.encode(s), tgt.encode(t)
-        if drop_long and (len(x) > max_len or len(y) + 1 > max_len):
-            dropped += 1
-            continue
-        if len(x) > max_len:
-            x, cut = x[:max_len], cut + 1
-        if not x:
-            x = [3]
-        xs.append(x)
-        ys.append(y[: max_len - 1] + [EOS_ID])
-    if cut:
-        warn(f"warning: {cut} source sentence(s) longer than max_len={max_len} tokens were truncated")
-    if dropped:
-        warn(f"note: {dropped} training pair(s) longer than max_len={max_len} tokens were left out")
-    return xs, ys
-
-
-def pad(seqs: list[list[int]]) -> tuple[Tensor, Tensor]:
-    lengths = torch.tensor([len(s) for s in seqs])
-    out = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s)
-    return out, lengths
-
-
-class PairBatches:
-    """Mini-batches of (src, src_lengths, tgt_in, tgt_out), padded per batch. Sentences of
-    similar length go together (sorted inside pools of 50 batches) to waste little
-    compute on padding; the order depends only on (seed, epoch). ``get(i) -> (x, y)``
-    gives pair ``i``'s token ids when its batch is used (from lists, or from a
-    memory-mapped store: the corpus need not fit in memory). With data parallelism
-    (``rank`` of ``world``) a process reads and pads only its share of each batch."""
-
-    pre_sharded = True
-
-    def __init__(self, lengths: list[int], get, batch_size: int, seed: int, rank: int = 0, world: int = 1):
-        self.lengths, self.get, self.batch_size, self.seed = lengths, get, batch_size, seed
-        self.rank, self.world = rank, world
-
-    @classmethod
-    def of_lists(cls, xs, ys, batch_size: int, seed: int) -> "PairBatches":
-        return cls([len(x) for x in xs], lambda i: (xs[i], ys[i]), batch_size, seed)
-
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
-
-    def __call__(self, epoch: int) -> "_Batches":
-        index = bucketed_by_length(self.lengths, self.batch_size, self.seed, epoch, pool_batches=50)
-        if self.world > 1:
-            if min(len(b) for b in index) < self.world:
-                raise InputError(f"batch_size: a batch of {min(len(b) for b in index)} pairs cannot be shared by "
-                                 f"{self.world} processes; use a larger batch size")
-            index = [np.array_split(np.asarray(b), self.world)[self.rank].tolist() for b in index]
-        return _Batches(index, self.get)
-
-
-class _Batches(Sequence):
-    """An epoch's batches, each padded when it is used."""
-
-    def __init__(self, index: list[list[int]], get):
-        self.index, self.get = index, get
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, k):
-        pairs = [self.get(i) for i in self.index[k]]
-        return make_batch([x for x, _ in pairs], [y for _, y in pairs])
-
-
-def store_pair(store: PairStore, positions: np.ndarray, max_len: int):
-    """``i -> (x, y)`` for the i-th training pair read from ``store``, prepared as
-    :func:`encode_pairs` prepares it (an empty source is ``<unk>``; ``</s>`` ends the target)."""
-
-    def get(i: int):
-        p = int(positions[i])
-        return store.get("src", p) or [3], store.get("tgt", p)[: max_len - 1] + [EOS_ID]
-
-    return get
-
-
-def make_batch(xs, ys):
-    src, src_len = pad(xs)
-    tgt, _ = pad(ys)
-    tgt_in = torch.cat([torch.full((len(ys), 1), BOS_ID), tgt[:, :-1]], 1)
-    return src, src_len, tgt_in, tgt
-
-
 def build_model(cfg: TranslateConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
     return EncoderDecoder(src_vocab, tgt_vocab, cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers,
                           bidirectional=True, attention=cfg.attention, input_feeding=cfg.input_feeding,
                           dropout=cfg.dropout, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
-
-
-@torch.no_grad()
-def translate_ids(model: EncoderDecoder, xs: list[list[int]], cfg: TranslateConfig, max_len: int,
-                  beam_size: int | None = None, batch_size: int = 100):
-    """Decode token-id sources (in length-sorted batches); returns (ids, attention) lists."""
-    model.eval()
-    order = sorted(range(len(xs)), key=lambda i: len(xs[i]))
-    out_ids: list = [None] * len(xs)
-    out_att: list = [None] * len(xs)
-    beam = cfg.beam_size if beam_size is None else beam_size
-    for b in range(0, len(order), batch_size):
-        idx = order[b:b + batch_size]
-        src, lens = pad([xs[i] for i in idx])
-        res = model.generate(src, lens, max_len=max_len, beam_size=beam, alpha=cfg.length_penalty)
-        for j, i in enumerate(idx):
-            n = int(res.lengths[j])
-            toks = res.tokens[j, :n].tolist()
-            out_ids[i] = [t for t in toks if t != EOS_ID]
-            if res.extras is not None:
-                out_att[i] = res.extras[j, :n, : len(xs[i])].numpy()
-    return out_ids, out_att
-
-
-def bleu_report(hyps: list[str], refs: list[str]) -> dict:
-    import sacrebleu
-
-    bleu = sacrebleu.metrics.BLEU()
-    chrf = sacrebleu.metrics.CHRF()
-    b = bleu.corpus_score(hyps, [refs])
-    c = chrf.corpus_score(hyps, [refs])
-    return {"bleu": b.score, "chrf": c.score, "bleu_signature": str(bleu.get_signature()),
-            "chrf_signature": str(chrf.get_signature())}
-
-
-def length_buckets(srcs: list[str], hyps: list[str], refs: list[str], unit: str) -> list[dict]:
-    """BLEU by source length (words, or characters for the dates task), in quartiles."""
-    import sacrebleu
-
-    lengths = np.array([len(s.split()) if unit == "words" else len(s) for s in srcs])
-    edges = np.unique(np.quantile(lengths, [0, 0.25, 0.5, 0.75, 1.0]).round().astype(int))
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        last = hi == edges[-1]
-        sel = [i for i, n in enumerate(lengths) if lo <= n and (n <= hi if last else n < hi)]
-        if sel:
-            score = sacrebleu.corpus_bleu([hyps[i] for i in sel], [[refs[i] for i in sel]]).score
-            rows.append({"from": int(lo), "to": int(hi), "sentences": len(sel), "bleu": score,
-                         "exact": float(np.mean([hyps[i] == refs[i] for i in sel]))})
-    return rows
-
-
-def plot_attention(path: Path, att: np.ndarray, src_tokens: list[str], out_tokens: list[str], title: str) -> None:
-    from ..report import pyplot
-
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(src_tokens) + 2), max(3, 0.35 * len(out_tokens) + 1.5)))
-    ax.imshow(att, cmap="Greys", aspect="auto", vmin=0, vmax=1)
-    ax.set_xticks(range(len(src_tokens)), src_tokens, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(out_tokens)), out_tokens, fontsize=8)
-    ax.set_xlabel("source")
-    ax.set_ylabel("output")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 class TranslateApp(App):
@@ -269,10 +119,11 @@ class TranslateApp(App):
     summary = "GRU encoder-decoder with additive attention: written dates in English and Spanish → ISO dates"
     Config = TranslateConfig
 
-    def quick_config(self) -> TranslateConfig:
-        return TranslateConfig(n_generated=16000, embed_size=32, hidden_size=128, dropout=0.0, label_smoothing=0.0,
-                               beam_size=1, batch_size=64, eval_limit=0,
-                               train=TrainConfig(epochs=4, lr=3e-3, clip_norm=1.0, log_every=50))
+    quick = {
+        "n_generated": 16000, "embed_size": 32, "hidden_size": 128, "dropout": 0.0, "label_smoothing": 0.0,
+        "beam_size": 1, "eval_limit": 0, "train.epochs": 4, "train.lr": 0.003, "train.patience": None,
+        "train.log_every": 50
+    }
 
     def make_config(self, *args, **kwargs) -> TranslateConfig:
         cfg = super().make_config(*args, **kwargs)
@@ -335,7 +186,7 @@ class TranslateApp(App):
                 count += int((tgt_out != PAD_ID).sum())
             out = {"val_loss": total / count}
             if cfg.eval_limit > 0:
-                ids, _ = translate_ids(m, vx[: cfg.eval_limit], cfg, cfg.max_len, beam_size=1)
+                ids, _ = translate_ids(m, vx[: cfg.eval_limit], cfg.max_len, 1, cfg.length_penalty)
                 hyps = [tgt_vocab.decode(i) for i in ids]
                 out["val_bleu"] = bleu_report(hyps, [t for _, t in valid[: cfg.eval_limit]])["bleu"]
             return out
@@ -356,7 +207,7 @@ class TranslateApp(App):
     def _evaluate(self, cfg, model, src_vocab, tgt_vocab, test: Pairs, run_dir: Path, log) -> dict[str, float]:
         xs, _ = encode_pairs(test, src_vocab, tgt_vocab, cfg.max_len, drop_long=False, warn=log)
         out_len = max(len(tgt_vocab.encode(t)) for _, t in test) * 2 + 10
-        ids, atts = translate_ids(model, xs, cfg, out_len)
+        ids, atts = translate_ids(model, xs, out_len, cfg.beam_size, cfg.length_penalty)
         hyps = [tgt_vocab.decode(i) for i in ids]
         refs = [t for _, t in test]
         srcs = [s for s, _ in test]
@@ -371,16 +222,17 @@ class TranslateApp(App):
             for k in range(min(cfg.heatmaps, len(test))):
                 i = [0, len(test) // 2, len(test) - 1][k] if k < 3 else k
                 out_tokens = [tgt_vocab.piece(t) for t in ids[i]] + ["</s>"]
-                plot_attention(run_dir / f"attention_{k + 1}.png", atts[i][: len(out_tokens)],
+                plot_alignment(run_dir / f"attention_{k + 1}.png", atts[i][: len(out_tokens)],
                                [src_vocab.piece(t) for t in xs[i]], out_tokens, f"{srcs[i]} → {hyps[i]}")
         exact = float(np.mean([h == r for h, r in zip(hyps, refs)]))
         return {"bleu": rep["bleu"], "chrf": rep["chrf"], "exact_match": exact, "test_sentences": len(test)}
 
-    def load(self, run_dir: Path):
+    def load(self, run_dir: Path) -> LoadedRun:
         cfg = self.load_config(run_dir)
         src_vocab, tgt_vocab = self._vocabs(run_dir)
         model = self.trained(run_dir, lambda: build_model(cfg, len(src_vocab), len(tgt_vocab)))
-        return cfg, src_vocab, tgt_vocab, model
+        return LoadedRun(cfg, model, vocab=src_vocab, target_vocab=tgt_vocab,
+                         unpacks_as=("config", "vocab", "target_vocab", "model"))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
         cfg, src_vocab, tgt_vocab, model = self.load(run_dir)
@@ -394,7 +246,8 @@ class TranslateApp(App):
             raise InputError("predict: no sentence given (pass them as arguments or on standard input)")
         xs, _ = encode_pairs([(s, "") for s in sentences], src_vocab, tgt_vocab, cfg.max_len, drop_long=False,
                              warn=lambda m: print(m, file=sys.stderr))
-        ids, _ = translate_ids(model, xs, cfg, cfg.max_len, beam_size)
+        ids, _ = translate_ids(model, xs, cfg.max_len, cfg.beam_size if beam_size is None else beam_size,
+                               cfg.length_penalty)
         return [tgt_vocab.decode(i) for i in ids]
 
     def add_commands(self, cli, guarded) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .parallel import SPECIALS as TOKEN_SPECIALS
+from .vocab import Vocab, train_bpe
 from .text import json_lines, read_text_file
 
 __all__ = ["Document", "load_documents", "split_sentences", "split_words", "drop_duplicates", "bbc_news_dir",
@@ -166,17 +168,21 @@ def drop_duplicates(docs: list[Document]) -> tuple[list[Document], int]:
 
 
 PAD_ID, UNK_ID = 0, 1
+SPECIALS = ["<pad>", "<unk>"]
 
 
-class WordVocab:
+def joined_words(sentence: str) -> str:
+    """The sentence's lower-cased words joined by spaces: what subwords are learned from."""
+    return " ".join(split_words(sentence))
+
+
+class WordVocab(Vocab):
     """Words <-> ids, ``<pad>=0``, ``<unk>=1``: the training documents' words seen at least
-    ``min_count`` times, most frequent first, at most ``size`` in all."""
-
-    unk_id = UNK_ID
+    ``min_count`` times, most frequent first, at most ``size`` in all — documents'
+    :class:`~rnnlab.data.vocab.Vocab` of words (:func:`split_words`)."""
 
     def __init__(self, words: list[str]):
-        self.words = ["<pad>", "<unk>"] + [w for w in words if w not in ("<pad>", "<unk>")]
-        self.index = {w: i for i, w in enumerate(self.words)}
+        super().__init__("word", words, specials=SPECIALS, unk="<unk>", split=split_words)
 
     @classmethod
     def build(cls, texts, size: int, min_count: int) -> "WordVocab":
@@ -189,70 +195,29 @@ class WordVocab:
         ranked = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         return cls(ranked[: max(0, size - 2)])
 
-    def __len__(self) -> int:
-        return len(self.words)
 
-    def encode(self, sentence: str) -> list[int]:
-        return [self.index.get(w, UNK_ID) for w in split_words(sentence)]
-
-    def pieces(self, sentence: str) -> list[str]:
-        """What each id of ``encode(sentence)`` stands for, as written (for display)."""
-        return split_words(sentence, lower=False)
-
-    def to_json(self) -> str:
-        return json.dumps({"kind": "word", "words": self.words[2:]}, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, raw: str, path: Path) -> "WordVocab":
-        try:
-            data = json.loads(raw)
-            if data.get("kind") != "word" or not isinstance(data.get("words"), list):
-                raise ValueError("not a word vocabulary")
-            return cls([str(w) for w in data["words"]])
-        except (ValueError, AttributeError) as e:
-            raise InputError(f"{path}: not a valid vocabulary file ({e}); the run directory is damaged") from None
-
-
-class SubwordVocab:
+class SubwordVocab(Vocab):
     """Byte-pair subwords of the lower-cased words (the ``tokenizers`` BPE that translate
     uses, trained offline on the training documents' sentences): ``<pad>=0``, ``<unk>=3``."""
 
-    unk_id = 3
-
-    def __init__(self, vocab):
-        self.vocab = vocab  # a rnnlab.data.parallel.TokenVocab of kind "bpe"
+    def __init__(self, tokenizer):
+        super().__init__("bpe", specials=TOKEN_SPECIALS, unk="<unk>", tokenizer=tokenizer, normalize=joined_words)
 
     @classmethod
     def build(cls, texts, size: int) -> "SubwordVocab":
-        from .parallel import TokenVocab
-
-        sentences = (" ".join(split_words(s)) for t in texts for s in split_sentences(t))
-        return cls(TokenVocab.build(sentences, "bpe", size))
-
-    def __len__(self) -> int:
-        return len(self.vocab)
-
-    def encode(self, sentence: str) -> list[int]:
-        return self.vocab.encode(" ".join(split_words(sentence)))
-
-    def pieces(self, sentence: str) -> list[str]:
-        return [p.replace("\u2581", " ").strip() or "·" for p in self.vocab.pieces(" ".join(split_words(sentence)))]
-
-    def to_json(self) -> str:
-        return self.vocab.to_json()
+        sentences = (joined_words(s) for t in texts for s in split_sentences(t))
+        return cls(train_bpe(sentences, size, TOKEN_SPECIALS, "<unk>"))
 
 
-def vocab_from_json(raw: str, path: Path):
+def vocab_from_json(raw: str, path: Path) -> Vocab:
     """A docs run's vocabulary (words or subwords) from its ``vocab.json``."""
-    from .parallel import TokenVocab
-
     try:
         kind = json.loads(raw).get("kind")
     except (ValueError, AttributeError):
         kind = None
-    if kind == "bpe":
-        return SubwordVocab(TokenVocab.from_json(raw, path))
-    return WordVocab.from_json(raw, path)
+    if kind == "bpe":  # runs saved before the specials were recorded had translate's four
+        return Vocab.from_json(raw, path, specials=TOKEN_SPECIALS, unk="<unk>", normalize=joined_words)
+    return Vocab.from_json(raw, path, specials=SPECIALS, unk="<unk>", split=split_words)
 
 
 def encode_document(text: str, vocab, max_sentences: int, max_words: int) -> tuple[list[list[int]], bool]:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .vocab import Vocab
 from .text import read_text_file
 
 __all__ = ["Captioned", "WordVocab", "load_captions", "read_image", "shape_images", "tokenize"]
@@ -53,29 +54,25 @@ def tokenize(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+|[^\sa-z0-9']", text.lower())
 
 
-class WordVocab:
+class WordVocab(Vocab):
     """Words <-> ids with ``<pad>=0, <s>=1, </s>=2, <unk>=3``; words seen fewer than
-    ``min_count`` times in the training captions become ``<unk>``."""
+    ``min_count`` times in the training captions become ``<unk>`` — the captioner's
+    :class:`~rnnlab.data.vocab.Vocab` (lower-cased words and punctuation, :func:`tokenize`)."""
 
     SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 
     def __init__(self, words: list[str]):
-        self.itos = self.SPECIALS + list(words)
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        super().__init__("word", words, specials=self.SPECIALS, unk="<unk>", split=tokenize)
 
     @classmethod
     def build(cls, captions: list[str], min_count: int = 1) -> "WordVocab":
         counts = Counter(w for c in captions for w in tokenize(c))
         return cls(sorted(w for w, n in counts.items() if n >= min_count))
 
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, text: str) -> list[int]:
-        return [self.stoi.get(w, 3) for w in tokenize(text)]
-
-    def decode(self, ids) -> str:
-        return " ".join(self.itos[int(i)] for i in ids if int(i) > 2)
+    @staticmethod
+    def read(path: Path) -> Vocab:
+        """A saved caption vocabulary (also the ``{"words": [...]}`` form of older runs)."""
+        return Vocab.read(path, specials=WordVocab.SPECIALS, unk="<unk>", split=tokenize)
 
 
 def _mask(kind: str, S: int, cx: float, cy: float, r: float) -> np.ndarray:

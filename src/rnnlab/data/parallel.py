@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import itertools
-import json
 import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError
 from .text import file_lines, read_text_file
+from .vocab import Vocab, train_bpe
 
 __all__ = ["read_parallel", "iter_parallel", "generate_dates", "TokenVocab", "DATE_STYLES", "SPECIALS"]
 
@@ -136,17 +136,13 @@ def _csv_pairs(source: str, text: str, skip_empty: bool) -> list[tuple[str, str]
     return pairs
 
 
-class TokenVocab:
+class TokenVocab(Vocab):
     """Text <-> ids with ``<pad>=0, <s>=1, </s>=2, <unk>=3``: characters, or a BPE model
-    from the ``tokenizers`` library trained offline on the training side."""
+    from the ``tokenizers`` library trained offline on the training side — the
+    encoder-decoders' :class:`~rnnlab.data.vocab.Vocab`."""
 
     def __init__(self, kind: str, chars: list[str] | None = None, tokenizer=None):
-        self.kind = kind
-        self.chars = chars
-        self.tok = tokenizer
-        if kind == "char":
-            self.itos = SPECIALS + list(chars)
-            self.stoi = {c: i for i, c in enumerate(self.itos)}
+        super().__init__(kind, chars or (), specials=SPECIALS, unk=UNK, tokenizer=tokenizer)
 
     @classmethod
     def build(cls, texts: Iterable[str], kind: str, vocab_size: int = 8000) -> "TokenVocab":
@@ -165,66 +161,12 @@ class TokenVocab:
             if not seen[0]:
                 raise InputError("an empty vocabulary: the training side has no text")
             return cls("char", sorted(chars))
-        from tokenizers import (
-            Tokenizer,
-            decoders,
-            models,
-            normalizers,
-            pre_tokenizers,
-            trainers,
-        )
-
-        tok = Tokenizer(models.BPE(unk_token=UNK))
-        tok.normalizer = normalizers.NFC()
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
-        tok.decoder = decoders.Metaspace()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False)
-        tok.train_from_iterator(checked(texts), trainer)
+        tok = train_bpe(checked(texts), vocab_size, SPECIALS, UNK)
         if not seen[0]:
             raise InputError("an empty vocabulary: the training side has no text")
         return cls("bpe", tokenizer=tok)
 
-    def __len__(self) -> int:
-        return len(self.itos) if self.kind == "char" else self.tok.get_vocab_size()
-
-    def encode(self, text: str) -> list[int]:
-        if self.kind == "char":
-            return [self.stoi.get(c, 3) for c in text]
-        return self.tok.encode(text).ids
-
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        if self.kind == "char":
-            return [self.encode(t) for t in texts]
-        return [e.ids for e in self.tok.encode_batch(texts)]
-
-    def decode(self, ids) -> str:
-        ids = [int(i) for i in ids if int(i) > 3]
-        if self.kind == "char":
-            return "".join(self.itos[i] for i in ids)
-        return self.tok.decode(ids)
-
-    def pieces(self, text: str) -> list[str]:
-        """The tokens of ``text`` as strings (for attention plots)."""
-        if self.kind == "char":
-            return list(text)
-        return self.tok.encode(text).tokens
-
-    def piece(self, i: int) -> str:
-        return self.itos[i] if self.kind == "char" else self.tok.id_to_token(int(i))
-
-    def to_json(self) -> str:
-        if self.kind == "char":
-            return json.dumps({"kind": "char", "chars": self.chars}, ensure_ascii=False)
-        return json.dumps({"kind": "bpe", "tokenizer": json.loads(self.tok.to_str())}, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, raw: str, path: Path) -> "TokenVocab":
-        try:
-            data = json.loads(raw)
-            if data["kind"] == "char":
-                return cls("char", data["chars"])
-            from tokenizers import Tokenizer
-
-            return cls("bpe", tokenizer=Tokenizer.from_str(json.dumps(data["tokenizer"])))
-        except (json.JSONDecodeError, KeyError, TypeError, Exception) as e:
-            raise InputError(f"{path}: not a valid vocabulary file ({e}); the run directory is damaged") from None
+    @staticmethod
+    def from_json(raw: str, path: Path, **defaults) -> Vocab:
+        """A saved vocabulary; files that do not record their specials have these."""
+        return Vocab.from_json(raw, path, **{"specials": SPECIALS, "unk": UNK, **defaults})

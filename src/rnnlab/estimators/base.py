@@ -19,10 +19,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..training.config import from_dict, to_dict
+
+if TYPE_CHECKING:
+    from ..apps.base import LoadedRun
 
 __all__ = ["RunBackedEstimator", "estimator_params", "load"]
 
@@ -192,8 +195,8 @@ class RunBackedEstimator:
         if not getattr(self, "run_files_", None):
             raise InputError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
-    def _app_loaded(self):
-        """``app.load(run)`` of the fitted run (config, ..., model), built by ``fit``."""
+    def _app_loaded(self) -> LoadedRun:
+        """``app.load(run)`` of the fitted run, built by ``fit``."""
         self._check_fitted()
         return self._loaded.value
 

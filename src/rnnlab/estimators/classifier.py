@@ -79,12 +79,12 @@ class SequenceClassifier(RunBackedEstimator, BaseClassifier):
         return self
 
     def _predict_proba(self, X) -> np.ndarray:
-        _, classes, enc, model = self._app_loaded()
+        run = self._app_loaded()
         series = _series(X)
-        if series and series[0].shape[1] != enc.channels:
-            raise InputError(f"X: {series[0].shape[1]} channels, the model was trained on {enc.channels}")
-        proba = self._app.predict_proba(model, series, enc)
-        return columns_for(proba, classes, self.classes_)  # in the order of aeon's classes_
+        if series and series[0].shape[1] != run.encoding.channels:
+            raise InputError(f"X: {series[0].shape[1]} channels, the model was trained on {run.encoding.channels}")
+        proba = self._app.predict_proba(run.model, series, run.encoding)
+        return columns_for(proba, run.classes, self.classes_)  # in the order of aeon's classes_
 
     def _predict(self, X) -> np.ndarray:
         return self.classes_[self._predict_proba(X).argmax(1)]

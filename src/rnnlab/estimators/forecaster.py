@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..apps.forecast import APP as FORECAST
-from ..apps.forecast import forecast_from_end
+from ..tasks.forecasting import forecast_from_end
 from ..errors import InputError
 from .base import RunBackedEstimator
 
@@ -114,8 +114,9 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
         """The ``horizon`` steps after the end of the fitted series, indexed by their dates."""
         import pandas as pd
 
-        cfg, plan, model = self._app_loaded()
-        mean, interval = forecast_from_end(model, plan)
+        run = self._app_loaded()
+        plan = run.plan
+        mean, interval = forecast_from_end(run.model, plan)
         index = _future_index(self.index_, plan.horizon) if getattr(self, "index_", None) is not None else \
             pd.Index([str(i) for i in range(1, plan.horizon + 1)])
         names = plan.series.target_names

@@ -117,16 +117,16 @@ class DocumentClassifier(RunBackedEstimator, ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, texts: list[str]):
-        cfg, vocab, classes, model = self._app_loaded()
-        proba = self._app.predict_proba(cfg, model, vocab, list(texts))
-        return columns_for(proba, classes, self.classes_)
+        run = self._app_loaded()
+        proba = self._app.predict_proba(run.config, run.model, run.vocab, list(texts))
+        return columns_for(proba, run.classes, self.classes_)
 
     def predict(self, texts: list[str]):
         return self.classes_[self.predict_proba(texts).argmax(1)]
 
     def explain_html(self, text: str) -> str:
-        cfg, vocab, classes, model = self._app_loaded()
-        return self._app._explain(cfg, model, vocab, classes, text)
+        run = self._app_loaded()
+        return self._app._explain(run.config, run.model, run.vocab, run.classes, text)
 
     def _restore(self, run: Path, cfg) -> None:
         import json

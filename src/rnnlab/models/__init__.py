@@ -13,7 +13,7 @@ writes a text as pen strokes (a Gaussian window over the text, a mixture density
 and :class:`FlatAttentionClassifier`, document classifiers; :class:`ForecastNet`, the
 forecasting ensembles; :class:`Ensemble`, averaged classifiers; :class:`RawSeriesClassifier`,
 a classifier with its input encoding in the graph; :class:`ImageCaptioner`, image
-captioning.
+captioning; :class:`WindowMLP`, the windowed MLP that per-step labelling is compared with.
 """
 
 from .conv_front_end import ConvFrontEnd
@@ -30,8 +30,9 @@ from .heads import GaussianHead, MixtureDensityHead, gaussian_nll, mixture_nll, 
 from .seq_to_seq import SeqToSeq
 from .seq_to_vec import POOLINGS, SeqToVec
 from .vec_to_seq import VecToSeq
+from .window_mlp import WindowMLP
 
 __all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll",
            "HandwritingSynthesis", "ImageEncoder", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS",
            "HierarchicalAttentionNetwork", "FlatAttentionClassifier", "Ensemble", "ForecastNet",
-           "RawSeriesClassifier", "ImageCaptioner"]
+           "RawSeriesClassifier", "ImageCaptioner", "WindowMLP"]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.documents import PAD_ID, split_sentences
+from ..data.documents import PAD_ID, split_sentences, split_words
 from ..training.batches import bucketed_by_length
 
 __all__ = ["DocBatches", "explain_html"]
@@ -62,7 +62,7 @@ def explain_html(text: str, vocab, sentence_att: np.ndarray, word_att: np.ndarra
     top = max(float(sentence_att.max()), 1e-9)
     for j, s in enumerate(sentences[: len(sentence_att)]):
         a = float(sentence_att[j])
-        words = vocab.pieces(s)
+        words = split_words(s, lower=False) if vocab.kind == "word" else vocab.pieces(s)  # words as written
         spans = []
         for k, w in enumerate(words):
             shade = float(word_att[j, k]) * np.sqrt(a / top) if k < word_att.shape[1] else 0.0

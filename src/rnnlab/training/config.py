@@ -99,20 +99,28 @@ def apply_overrides(cfg: T, overrides: list[str] | None, source: str = "--set") 
     """Apply ``key=value`` strings (values parsed as JSON, else taken as strings)."""
     if not overrides:
         return cfg
-    data = to_dict(cfg)
+    values = {}
     for item in overrides:
         if "=" not in item:
             raise InputError(f"{source} {item!r}: expected key=value, e.g. --set hidden_size=128")
         key, raw = item.split("=", 1)
         try:
-            value = json.loads(raw)
+            values[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
-            value = raw
-        *parents, leaf = key.strip().split(".")  # "train.lr=0.01" sets a nested field
+            values[key.strip()] = raw
+    return set_fields(cfg, values, source)
+
+
+def set_fields(cfg: T, values: dict[str, Any], source: str = "--set") -> T:
+    """A copy of ``cfg`` with ``values`` set, keys as ``--set`` takes them (``"train.lr"``
+    sets a nested field), checked as a config file is."""
+    data = to_dict(cfg)
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
         target = data
         for p in parents:
             if not isinstance(target.get(p), dict):
-                raise InputError(f"{source} {item!r}: '{p}' is not a section of this configuration")
+                raise InputError(f"{source} {key}={json.dumps(value)}: '{p}' is not a section of this configuration")
             target = target[p]
         target[leaf] = value
     return from_dict(type(cfg), data, source)

@@ -1,0 +1,247 @@
+"""The recurrent layer: :class:`RecurrentBackends` (checks, stacking and dispatch to a
+backend, shared with the torch.nn drop-ins of :mod:`rnnlab.nn`) and :class:`Recurrent`
+(the layer over any cell)."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor, nn
+
+from ..cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, State, make_cell
+from . import backends
+from .backends import check_available, check_backend_args
+from .lengths import check_lengths, sequence_mask
+
+__all__ = ["Recurrent", "RecurrentBackends"]
+
+log = logging.getLogger(__name__)
+
+_STANDARD_CELLS = (ElmanCell, LSTMCell, GRUCell)
+
+
+class RecurrentBackends:
+    """The backends, shared by :class:`Recurrent` (cells as submodules) and the torch.nn
+    drop-ins of :mod:`rnnlab.nn` (torch's parameter names on the module itself).
+
+    A class using it has ``num_layers``, ``bidirectional``, ``dropout``, ``batch_first``,
+    ``training``, ``backend``, ``compile_steps`` and ``last_backend``, and says how to
+    reach its weights: :meth:`_fused_mode`, :meth:`_layer_weights`, :meth:`_ref_cell`,
+    :meth:`_one_step`, ``fused_reason`` and ``hoisted_reason``. :meth:`_run` then
+    computes the layer on a checked ``(x, state tuple, lengths)`` with the backend
+    ``auto`` or the user picked."""
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    # hooks ------------------------------------------------------------------
+    def _fused_mode(self) -> str:
+        """torch's kernel name for the layer's cells (when ``fused_reason`` is None)."""
+        raise NotImplementedError
+
+    def _layer_weights(self, k: int) -> list[Tensor]:
+        """Layer-direction ``k``'s weights in the order torch's kernels take them."""
+        raise NotImplementedError
+
+    def _has_bias(self) -> bool:
+        """Whether the weights of :meth:`_layer_weights` include the two biases."""
+        raise NotImplementedError
+
+    def _ref_cell(self, k: int):
+        """Layer-direction ``k`` as a cell (``project_input``, ``step``) for the reference loop."""
+        raise NotImplementedError
+
+    def _one_step(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """One step of torch's one-step kernel for layer-direction ``k``, or None when it has none."""
+        raise NotImplementedError
+
+    @property
+    def hoisted_reason(self) -> str | None:
+        """Why the hoisted backend cannot compute this layer, or None if it can."""
+        return self.fused_reason
+
+    # dispatch ---------------------------------------------------------------
+    def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None, steps: int | None = None) -> str:
+        """The backend for this call (:func:`rnnlab.recurrent.backends.pick`)."""
+        return backends.pick(self, x, steps)
+
+    def _run(self, x: Tensor, hx: State, lengths: Tensor | None, backend: str) -> tuple[Tensor, State]:
+        """The layer over checked inputs: ``x`` 3-D in the layer's layout, ``hx`` a tuple
+        of ``(L*D, B, S)`` parts, ``lengths`` from :func:`check_lengths`, on the row
+        ``backend`` of :data:`rnnlab.recurrent.backends.TABLE`."""
+        T = x.shape[1 if self.batch_first else 0]
+        if lengths is not None and backends.zero_padding(x, backend):
+            valid = sequence_mask(lengths, T).to(x.device)
+            x = x.masked_fill(~(valid if self.batch_first else valid.t()).unsqueeze(-1), 0.0)
+        if self.last_backend != backend and not backends.tracing():
+            log.debug("%s: %s backend (%s)", type(self).__name__, backend,
+                      self.fused_reason or "fused kernel available")
+        self.last_backend = backend
+        return backends.TABLE[backend].run(self, x, hx, lengths)
+
+    # the compiled backend's cache of compiled steps: an attribute of the layer (made in
+    # __init__), dropped when pickled or deep-copied (compiled functions do neither; a
+    # copy compiles its own)
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        state["_compiled_steps"] = {}
+        return state
+
+
+class Recurrent(RecurrentBackends, nn.Module):
+    """A recurrent layer over any cell: stacked, optionally bidirectional.
+
+    Args:
+        cell: ``"rnn"``/``"elman"``, ``"rnn_relu"``, ``"lstm"``, ``"gru"``, a
+            :class:`~rnnlab.cells.RecurrentCell` subclass or a factory
+            ``f(input_size, hidden_size, **cell_kwargs)``.
+        input_size: features per step of the input.
+        hidden_size: width of each direction's output.
+        num_layers: stacked layers; layer ``k > 0`` reads layer ``k-1``'s output.
+        bidirectional: add a second pass over each sequence reversed within its length.
+        dropout: dropout on the outputs of every layer but the last (as torch.nn).
+        batch_first: ``(B, T, F)`` tensors if True, ``(T, B, F)`` if False.
+        backend: ``"auto"`` | ``"reference"`` | ``"fused"`` | ``"hoisted"`` | ``"compiled"``
+            (see the module docstring).
+        compile_steps: with ``backend="compiled"``, steps per compiled graph (1: each
+            step alone, compiles in seconds; the training window, e.g. 100: a custom LSTM
+            cell at 1.0-1.2x torch.nn's time on CPU, against ~1.5x step by step, for about
+            a minute of compilation the first time and seconds once inductor's disk cache
+            holds the graphs — ``benchmarks/speed.py``).
+        **cell_kwargs: passed to every cell (e.g. ``chrono_max_timescale=1000``).
+
+    ``forward(x, state=None, lengths=None) -> (outputs, final_state)``.
+    """
+
+    def __init__(
+        self,
+        cell: str | type | object,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        batch_first: bool = True,
+        backend: str = "auto",
+        compile_steps: int = 1,
+        **cell_kwargs,
+    ):
+        super().__init__()
+        check_backend_args(backend, compile_steps)
+        self.compile_steps = compile_steps
+        if int(num_layers) < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.dropout = float(dropout)
+        self.batch_first = bool(batch_first)
+        self.backend = backend
+        D = self.num_directions
+        cells = []
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else D * self.hidden_size
+            for _ in range(D):
+                cells.append(make_cell(cell, in_size, self.hidden_size, **cell_kwargs))
+        self.cells = nn.ModuleList(cells)
+        self.state_size: tuple[int, ...] = self.cells[0].state_size
+        self.last_backend: str | None = None
+        self._compiled_steps: dict = {}
+        check_available(self, backend)
+
+    # ------------------------------------------------------------------ backends
+    @property
+    def fused_reason(self) -> str | None:
+        """Why torch's fused kernel cannot compute this layer, or None if it can."""
+        from ..nn import GRUCell as TorchGRUCell, LSTMCell as TorchLSTMCell, RNNCell as TorchRNNCell
+
+        standard = (*_STANDARD_CELLS, TorchRNNCell, TorchLSTMCell, TorchGRUCell)
+        first = self.cells[0]
+        for c in self.cells:
+            if type(c) not in standard:  # a subclass may have changed the equations
+                return f"{type(c).__name__} is not one of torch's standard cells"
+            if c.fused_mode() is None:
+                return f"{type(c).__name__} with these options (e.g. peepholes) has no fused kernel"
+            if c.fused_mode() != first.fused_mode() or c.bias != first.bias:
+                return "the layer mixes cell kinds or bias settings"
+        return None
+
+    def forward(
+        self, x: Tensor, state: Tensor | State | None = None, lengths: Tensor | list[int] | None = None
+    ) -> tuple[Tensor, Tensor | State]:
+        if not isinstance(x, Tensor) or x.dim() != 3:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+            raise ValueError(f"x: expected a 3-D tensor {layout}, got shape {shape} (for one sequence use x.unsqueeze(0))")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"x: expected input_size={self.input_size} features on the last axis, got {x.shape[-1]}")
+        B, T = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
+        if T == 0:
+            raise ValueError("x: the time axis is empty (0 steps)")
+        lengths = check_lengths(lengths, B, T)
+        hx = self._check_state(state, B, x)
+        out, final = self._run(x, hx, lengths, self._pick_backend(x, lengths))
+        return out, (final[0] if len(final) == 1 else final)
+
+    # hooks of RecurrentBackends: the cells hold the weights
+    def _fused_mode(self) -> str:
+        return self.cells[0].fused_mode()
+
+    def _layer_weights(self, k: int) -> list[Tensor]:
+        return self.cells[k].flat_weights()
+
+    def _has_bias(self) -> bool:
+        return self.cells[0].bias
+
+    def _ref_cell(self, k: int) -> RecurrentCell:
+        return self.cells[k]
+
+    def _one_step(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.cells[k].fused_step(x, state)
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, backend: str = "auto", **kwargs) -> "Recurrent":
+        """The general layer, on rnnlab's own cells, with a torch.nn.RNN / LSTM / GRU's
+        configuration and (copied) weights: e.g. to run a torch model's layer on the
+        reference or compiled backend (``kwargs``: other arguments, e.g. ``compile_steps``).
+        For torch's parameter names keep the drop-ins (:mod:`rnnlab.nn`)."""
+        if not isinstance(module, nn.RNNBase) or getattr(module, "proj_size", 0):
+            raise ValueError(f"module: expected a torch.nn.RNN, LSTM or GRU without projections, got {module!r}")
+        cell = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn_relu"}[module.mode]
+        p = next(module.parameters())
+        layer = cls(cell, module.input_size, module.hidden_size, num_layers=module.num_layers,
+                    bidirectional=module.bidirectional, dropout=module.dropout, batch_first=module.batch_first,
+                    backend=backend, bias=module.bias, **kwargs).to(device=p.device, dtype=p.dtype)
+        with torch.no_grad():
+            for k, names in enumerate(module._all_weights):  # [weight_ih_l0, weight_hh_l0, ...] per cell
+                for name in names:
+                    getattr(layer.cells[k], name.rsplit("_l", 1)[0]).copy_(getattr(module, name))
+        return layer
+
+    def _check_state(self, state: Tensor | State | None, batch: int, x: Tensor) -> State:
+        LD = self.num_layers * self.num_directions
+        if state is None:
+            return tuple(x.new_zeros(LD, batch, s) for s in self.state_size)
+        parts = (state,) if isinstance(state, Tensor) else tuple(state)
+        if len(parts) != len(self.state_size):
+            raise ValueError(
+                f"state: expected {len(self.state_size)} tensor(s) (this cell's state has parts of widths "
+                f"{self.state_size}), got {len(parts)}"
+            )
+        for k, (p, s) in enumerate(zip(parts, self.state_size)):
+            if not isinstance(p, Tensor) or tuple(p.shape) != (LD, batch, s):
+                got = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
+                raise ValueError(f"state[{k}]: expected shape (num_layers*num_directions={LD}, batch={batch}, {s}), got {got}")
+        return parts
+
+    def extra_repr(self) -> str:
+        return (
+            f"{type(self.cells[0]).__name__}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, dropout={self.dropout}, "
+            f"batch_first={self.batch_first}, backend={self.backend!r}"
+        )
