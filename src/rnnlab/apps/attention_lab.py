@@ -2,7 +2,10 @@
 
 The paper's claim (after Bahdanau et al. 2014, Figure 2): an encoder-decoder that passes
 the source to the decoder as one fixed-size vector loses it as sentences grow, while a
-decoder that attends to every encoder state does not. The lab measures it on a task
+decoder that attends to every encoder state does not — and the survey's last pages name
+the Transformer, attention without recurrence, as attention's successor
+(``models=["transformer"]``: :class:`~rnnlab.models.TransformerEncoderDecoder`, two layers
+of width ``2 × hidden_size``, as wide as the GRU encoder's states). The lab measures it on a task
 whose answer is known: **reverse a sequence** of ``symbols`` random symbols. Each model —
 the same bidirectional GRU encoder and GRU decoder (``EncoderDecoder``), with no
 attention (the encoder's final states start the decoder: Cho et al.'s RNN Encoder-Decoder),
@@ -27,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..models import EncoderDecoder
+from ..models import EncoderDecoder, TransformerEncoderDecoder
 from ..report import save_figure
 from ..training import TrainConfig, Trainer, write_json
 from ..training.config import check_positive
@@ -35,7 +38,7 @@ from ..training.io import atomic_write
 
 __all__ = ["AttentionLabConfig", "ATTENTIONS", "reversal_batch", "run_one", "sweep", "table_markdown"]
 
-ATTENTIONS = ("none", "additive", "dot")
+ATTENTIONS = ("none", "additive", "dot", "transformer")
 PAD, BOS, EOS = 0, 1, 2
 FIRST_SYMBOL = 3  # ids 0-2 are the specials
 EXACT_TO_STOP = 0.99
@@ -49,7 +52,7 @@ class AttentionLabConfig:
     embed_size: each model's (the encoder is bidirectional: its states are 2 × hidden)."""
 
     lengths: list[int] = field(default_factory=lambda: [5, 10, 20, 40])
-    models: list[str] = field(default_factory=lambda: list(ATTENTIONS))
+    models: list[str] = field(default_factory=lambda: ["none", "additive", "dot"])
     symbols: int = 20
     hidden_size: int = 64
     embed_size: int = 32
@@ -84,7 +87,12 @@ def reversal_batch(n: int, L: int, symbols: int, g: torch.Generator) -> tuple[Te
     return src, torch.full((n,), L), tgt_in, tgt_out
 
 
-def build(cfg: AttentionLabConfig, attention: str) -> EncoderDecoder:
+def build(cfg: AttentionLabConfig, attention: str) -> EncoderDecoder | TransformerEncoderDecoder:
+    if attention == "transformer":
+        V = FIRST_SYMBOL + cfg.symbols
+        return TransformerEncoderDecoder(V, V, d_model=2 * cfg.hidden_size, heads=4, num_layers=2,
+                                         ff_size=4 * cfg.hidden_size, dropout=0.0, max_positions=max(cfg.lengths) + 2,
+                                         pad_id=PAD, bos_id=BOS, eos_id=EOS)
     return EncoderDecoder(FIRST_SYMBOL + cfg.symbols, FIRST_SYMBOL + cfg.symbols, cfg.embed_size, cfg.hidden_size,
                           "gru", attention=None if attention == "none" else attention, dropout=0.0,
                           pad_id=PAD, bos_id=BOS, eos_id=EOS)

@@ -31,7 +31,8 @@ from torch import nn
 from ..data.sequences import BUNDLED, Sequences, load_sequences, published_test_file
 from ..cells import cell_names
 from ..errors import InputError
-from ..models import Ensemble, RawSeriesClassifier, SeqToVec
+from ..models import Ensemble, RawSeriesClassifier, SeqToVec, TransformerClassifier
+from ..models.transformer import TransformerOptions
 from ..models.conv_front_end import check_conv_layers
 from ..tasks.classification import classification_report, plot_confusion, stratified_split
 from ..training import TrainConfig, Trainer, read_json, read_run_config, save_weights, write_json
@@ -44,7 +45,7 @@ __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report", "Raw
 
 
 @dataclass
-class ClassifyConfig:
+class ClassifyConfig(TransformerOptions):
     """data: a bundled name, or a .ts / .arff / .tsv / .txt / .csv / .npz path; test: a
     test file (null: the published split, or 20% held out; "none": no test set, every
     series trains — what :class:`rnnlab.estimators.SequenceClassifier` does). Model: cell (lstm | gru | rnn), hidden_size,
@@ -66,7 +67,9 @@ class ClassifyConfig:
     ensemble: independently trained networks whose class probabilities are averaged
     (InceptionTime's recipe); member i trains with seed ``seed + 1000 i``, which picks its
     validation split, batch order, initial weights and dropout, in ``members/i/`` of the
-    run directory; 1: a single network (the run directory holds it directly)."""
+    run directory; 1: a single network (the run directory holds it directly).
+    model=transformer: a :class:`~rnnlab.models.TransformerClassifier` (the Transformer
+    keys; the convolutions and the recurrent keys do not apply) reads the same inputs."""
 
     data: str = "JapaneseVowels"
     test: str | None = None
@@ -91,9 +94,14 @@ class ClassifyConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=60, lr=2e-3, clip_norm=1.0, patience=None,
                                                                    schedule="cosine", monitor=None,
                                                                    weight_decay=1e-4, log_every=10**9))
+    d_model: int = 64
+    transformer_layers: int = 2
+    ff_size: int = 256
+    max_positions: int = 1024
 
     def __post_init__(self) -> None:
         check_choices(self, cell=cell_names(), pooling=("last", "mean", "max", "attention"))
+        self.check_transformer(0, "frame")  # the series' length is checked when they are read
         if self.frame < 0:
             raise ValueError(f"frame: must be >= 0 (0: automatic), got {self.frame}")
         if self.min_steps < 0:
@@ -158,6 +166,10 @@ class ClassifyApp(App):
         if len(classes) < 2:
             raise InputError(f"{train.source}: only one class ({classes[0]!r}); classification needs two or more")
         enc = Encoding.fit(train.series, cfg.frame or auto_frame(train.series), cfg.deltas)
+        longest = max(-(-len(s) // enc.frame) for s in train.series)
+        if cfg.model == "transformer" and longest > cfg.max_positions:
+            raise InputError(f"{train.source}: the longest series is {longest} steps (frames of {enc.frame}), more "
+                             f"than max_positions={cfg.max_positions}; raise max_positions or frame")
         write_json(ctx.run_dir / "classes.json", {"classes": classes, **enc.to_json()})
         ctx.log(f"classify: {train.source}: {len(train)} training / {len(test) if test else 0} test series, "
                 f"{train.channels} channels, {len(classes)} classes, frames of {enc.frame} step(s)")
@@ -227,6 +239,8 @@ class ClassifyApp(App):
         if cfg.ensemble > 1:
             one = dataclasses.replace(cfg, ensemble=1)
             return Ensemble([self.build(one, channels, n_classes) for _ in range(cfg.ensemble)])
+        if cfg.model == "transformer":
+            return TransformerClassifier(channels, n_classes, **cfg.transformer_sizes(cfg.dropout))
         return SeqToVec(channels, n_classes, cfg.hidden_size, cfg.cell, cfg.num_layers, cfg.bidirectional,
                         cfg.dropout, cfg.pooling, conv_channels=cfg.conv, conv_kernels=cfg.conv_kernels)
 

@@ -9,8 +9,9 @@ rule of :func:`~rnnlab.data.documents.split_sentences`; documents longer than
 ``max_sentences`` sentences or sentences longer than ``max_words`` words are cut (counted
 in the log).
 
-Model: ``han`` (:class:`~rnnlab.models.documents.HierarchicalAttentionNetwork`) or
-``flat`` (:class:`~rnnlab.models.documents.FlatAttentionClassifier`). ``explain`` shows
+Model: ``han`` (:class:`~rnnlab.models.documents.HierarchicalAttentionNetwork`),
+``flat`` (:class:`~rnnlab.models.documents.FlatAttentionClassifier`) or ``transformer``
+(:class:`~rnnlab.models.TokenTransformerClassifier`). ``explain`` shows
 a document with each sentence shaded by its attention and each word by its own (the
 paper's Figure 5); the run's report shows a few test documents that way.
 """
@@ -38,8 +39,9 @@ from ..data.documents import (
 )
 from ..errors import InputError
 from ..models.documents import FlatAttentionClassifier, HierarchicalAttentionNetwork
+from ..models.transformer import TokenTransformerClassifier, TransformerOptions
 from ..tasks.classification import classification_report, plot_confusion, stratified_folds, stratified_split
-from ..tasks.documents import DocBatches, explain_html
+from ..tasks.documents import DocBatches, explain_html, tfidf_lr_accuracy
 from ..training import TrainConfig, Trainer, read_json, write_json
 from ..training.config import check_choices
 from ..training.io import atomic_write
@@ -49,11 +51,13 @@ __all__ = ["DocsConfig", "DocsApp", "APP"]
 
 
 @dataclass
-class DocsConfig:
+class DocsConfig(TransformerOptions):
     """data: "bbc" | a directory of <label>/*.txt | a .csv/.tsv (text_column, label_column)
     | a .jsonl; test: the same forms (null: 20% held out, stratified by seed; "none": no
     test set, every document trains). encoding /
-    errors: how files are decoded. model: han | flat. tokenizer: word (the training
+    errors: how files are decoded. model: han | flat | transformer (the document's words
+    as one sequence through a Transformer encoder, mean-pooled: the Transformer keys;
+    ``max_positions`` >= max_sentences × max_words). tokenizer: word (the training
     documents' words seen min_count times or more, at most vocab_size) | bpe (subwords,
     vocab_size of them). max_sentences /
     max_words: longer documents and sentences are cut. embeddings: ppmi (word vectors from
@@ -88,10 +92,16 @@ class DocsConfig:
     folds: int = 0
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=2e-3, clip_norm=5.0,
                                                                    schedule="cosine", monitor=None, log_every=20))
+    d_model: int = 128
+    transformer_layers: int = 2
+    ff_size: int = 256
+    max_positions: int = 3000
 
     def __post_init__(self) -> None:
-        check_choices(self, model=("han", "flat"), errors=("strict", "replace", "ignore"),
-                      embeddings=("ppmi", "random"), tokenizer=("word", "bpe"))
+        check_choices(self, errors=("strict", "replace", "ignore"), embeddings=("ppmi", "random"),
+                      tokenizer=("word", "bpe"))
+        self.check_transformer(self.max_sentences * self.max_words, "max_sentences × max_words",
+                               models=("han", "flat", "transformer"))
         for b in self.baselines:
             if b not in ("tfidf_lr", "majority"):
                 raise ValueError(f"baselines: unknown baseline {b!r}; expected any of tfidf_lr, majority")
@@ -103,21 +113,13 @@ class DocsConfig:
 
 
 def build_model(cfg: DocsConfig, vocab_size: int, n_classes: int) -> nn.Module:
+    if cfg.model == "transformer":
+        return TokenTransformerClassifier(vocab_size, n_classes, cfg.embed_size, PAD_ID,
+                                          **cfg.transformer_sizes(cfg.dropout))
     if cfg.model == "flat":
         return FlatAttentionClassifier(vocab_size, n_classes, cfg.embed_size, cfg.hidden_size, dropout=cfg.dropout)
     return HierarchicalAttentionNetwork(vocab_size, n_classes, cfg.embed_size, cfg.hidden_size, cfg.hidden_size,
                                         dropout=cfg.dropout)
-
-
-def tfidf_lr_accuracy(train: list[Document], test: list[Document]) -> float:
-    """TF-IDF of words and word pairs (sublinear tf) + logistic regression (scikit-learn)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
-    x = vec.fit_transform([d.text for d in train])
-    clf = LogisticRegression(C=10.0, max_iter=2000).fit(x, [d.label for d in train])
-    return float(np.mean(clf.predict(vec.transform([d.text for d in test])) == np.array([d.label for d in test])))
 
 
 class DocsApp(App):
@@ -211,7 +213,7 @@ class DocsApp(App):
         ctx.log(f"docs: {len(keep)} training / {len(held)} validation / {len(test)} test documents, "
                 f"{len(classes)} classes, vocabulary {len(vocab)} words")
         labels = [index[d.label] for d in train]
-        flat = cfg.model == "flat"
+        flat = cfg.model != "han"
         batches = DocBatches([enc[i] for i in keep], [labels[i] for i in keep], cfg.batch_size, cfg.train.seed, flat)
         val = DocBatches([enc[i] for i in held], [labels[i] for i in held], 64, 0, flat, shuffle=False)(0)
         torch.manual_seed(cfg.train.seed)
@@ -243,7 +245,7 @@ class DocsApp(App):
     def predict_proba(self, cfg: DocsConfig, model, vocab: WordVocab, texts: list[str]) -> np.ndarray:
         model.eval()
         docs = [encode_document(t, vocab, cfg.max_sentences, cfg.max_words)[0] for t in texts]
-        batches = DocBatches(docs, [0] * len(docs), 64, 0, cfg.model == "flat", shuffle=False)(0)
+        batches = DocBatches(docs, [0] * len(docs), 64, 0, cfg.model != "han", shuffle=False)(0)
         return torch.cat([model(*b[:-1]).softmax(-1) for b in batches]).numpy()
 
     def _evaluate(self, cfg, model, vocab, classes, train, test, run_dir: Path, log) -> dict[str, float]:

@@ -320,4 +320,23 @@ class MemoryLab(App):
             typer.echo(guarded(run), nl=False)
 
 
+        @cli.command("successor")
+        def successor(
+            out: Path = typer.Option(Path("runs/lab-successor"), "--out", help="Output directory."),
+            quick: bool = typer.Option(False, "--quick", help="Smaller models and sweeps (about two minutes)."),
+            set_: list[str] = typer.Option(None, "--set", help="e.g. --set contexts=[100,1000,10000] "
+                                           "--set reversal.steps=2000"),
+        ):
+            """The Transformer beside the LSTM: generation cost against context length, training
+            throughput at equal parameters, and the reversal task; prints the tables."""
+            from .successor_lab import QUICK, SuccessorLabConfig, run
+
+            def go():
+                cfg = SuccessorLabConfig(**QUICK) if quick else SuccessorLabConfig()
+                run(apply_overrides(cfg, set_), out, log=lambda m: typer.echo(m, err=True))
+                return (out / "successor.md").read_text() + f"\nplots: {out / 'generation.png'}, " \
+                    f"{out / 'reversal' / 'attention.png'}\n"
+
+            typer.echo(guarded(go), nl=False)
+
 APP = MemoryLab()

@@ -20,6 +20,7 @@ is read once, never re-run.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ from ..data.token_store import TokenStore, corpus_stats, token_cache_dir
 from ..decoding import sample_logits
 from ..cells import cell_names
 from ..errors import InputError
-from ..models import SeqToSeq
+from ..models import SeqToSeq, TransformerLM
+from ..models.transformer import TransformerOptions
 from ..training import TrainConfig, Trainer, stream_batches
 from ..training.batches import StreamBatches
 from ..training.config import check_choices
@@ -46,7 +48,7 @@ __all__ = ["TextGenConfig", "TextGenApp", "APP"]
 
 
 @dataclass
-class TextGenConfig:
+class TextGenConfig(TransformerOptions):
     """data: "stdlib" (embedded) or comma-separated text files. max_chars: cap on the
     embedded corpus. encoding / errors: how files are decoded (errors: strict | replace |
     ignore). tokenizer: char | bpe (a byte-level BPE trained offline on the training
@@ -54,7 +56,10 @@ class TextGenConfig:
     ``embed_size``, ``num_layers`` × ``hidden_size`` cells, dropout, optional weight tying.
     seq_len: truncated-BPTT length; batch_size: parallel streams. eval_tokens: held-out
     tokens scored (the first ones of the held-out part; a 2 GB corpus has far too many
-    to score on a CPU after every epoch)."""
+    to score on a CPU after every epoch). model=transformer: a causal
+    :class:`~rnnlab.models.TransformerLM` (the Transformer keys; it reads windows of
+    ``seq_len`` tokens, independent in training, and carries its key/value cache —
+    growing, sliding past ``max_positions`` — where the LSTM carries its state)."""
 
     data: str = "stdlib"
     max_chars: int = 2_000_000
@@ -74,17 +79,22 @@ class TextGenConfig:
     eval_tokens: int = 2_000_000
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=2e-3, clip_norm=1.0,
                                                                    schedule="cosine", stateful=True, log_every=100))
+    transformer_layers: int = 4
+    max_positions: int = 1024
 
     def __post_init__(self) -> None:
         check_choices(self, tokenizer=("char", "bpe"), errors=("strict", "replace", "ignore"),
                       cell=cell_names())
+        self.check_transformer(self.seq_len, "seq_len")
         if not 0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction: must be in (0, 0.5), got {self.val_fraction}")
         if self.eval_tokens < 2:
             raise ValueError(f"eval_tokens: must be >= 2, got {self.eval_tokens}")
 
 
-def build_model(cfg: TextGenConfig, vocab_size: int) -> SeqToSeq:
+def build_model(cfg: TextGenConfig, vocab_size: int) -> SeqToSeq | TransformerLM:
+    if cfg.model == "transformer":
+        return TransformerLM(vocab_size, **cfg.transformer_sizes(cfg.dropout))
     embed = cfg.hidden_size if cfg.tie_weights else cfg.embed_size
     return SeqToSeq(embed, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers, dropout=cfg.dropout,
                     num_embeddings=vocab_size, tie_weights=cfg.tie_weights)
@@ -163,15 +173,20 @@ class TextGenApp(App):
         model = build_model(cfg, len(vocab))
         batches = StreamBatches(store.train, cfg.batch_size, cfg.seq_len, rank(), world_size())
 
-        def loss_fn(m, batch, state):
+        def loss_fn(m, batch, state=None):
             xb, yb = batch
             logits, state = m(xb, state)
-            return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1)), state
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1))
+            return loss if transformer else (loss, state)
 
         def evaluate(m):
             return {"val_loss": stream_loss(m, val_ids, cfg.seq_len)}
 
-        train_cfg = cfg.train if cfg.train.stateful else TrainConfig(**{**cfg.train.__dict__, "stateful": True})
+        # the LSTM carries its state from window to window (truncated BPTT); the
+        # Transformer reads each window on its own (its cache carries no gradient)
+        transformer = cfg.model == "transformer"
+        train_cfg = dataclasses.replace(cfg.train, stateful=not transformer, tbptt_steps=None if transformer
+                                        else cfg.train.tbptt_steps)
         Trainer(model, loss_fn, train_cfg, run_dir=ctx.run_dir, evaluate_fn=evaluate,
                 verbose=ctx.verbose).fit(batches, resume=ctx.resume)
         return self._metrics(model, vocab, store, val_ids, cfg)
@@ -240,6 +255,10 @@ class TextGenApp(App):
         from ..export import export_token_model
 
         cfg, vocab, model = self.load(run_dir)
+        if cfg.model == "transformer":
+            raise InputError(f"{run_dir}: export writes a recurrent model's step (ids and state in, logits and "
+                             "state out); a Transformer's key/value cache grows with every token, which that "
+                             "graph cannot carry")
         return export_token_model(model, model.rnn, out or run_dir / "model.onnx", len(vocab))
 
     def add_commands(self, cli, guarded) -> None:

@@ -13,6 +13,10 @@ training pairs). Sources longer than ``max_len`` tokens are truncated with a war
 A corpus larger than memory is streamed and tokenised once into memory-mapped token ids
 (:mod:`rnnlab.data.pair_corpus`, cached beside the data); batches read from them.
 
+``--set model=transformer``: :class:`rnnlab.models.TransformerEncoderDecoder` instead (the
+Transformer keys of :class:`~rnnlab.models.transformer.TransformerOptions`; its heatmaps
+show the last decoder layer's cross-attention).
+
 Evaluation: sacrebleu BLEU and chrF on detokenised output (the signature is stored),
 exact match, BLEU by source-length bucket, and an attention heatmap.
 """
@@ -32,7 +36,8 @@ from ..data.parallel import TokenVocab
 from ..data.token_store import PairStore, token_cache_dir
 from ..cells import cell_names
 from ..errors import InputError
-from ..models import EncoderDecoder
+from ..models import EncoderDecoder, TransformerEncoderDecoder
+from ..models.transformer import TransformerOptions
 from ..training import TrainConfig, Trainer
 from ..training.config import check_choices
 from ..training.io import atomic_write, write_json
@@ -56,7 +61,7 @@ __all__ = ["TranslateConfig", "TranslateApp", "APP"]
 
 
 @dataclass
-class TranslateConfig:
+class TranslateConfig(TransformerOptions):
     """data: "dates" | "SRC_FILE,TGT_FILE" | "PAIRS.tsv"; valid / test: the same forms
     (null: held out from data). n_generated: pairs of the dates task. tokenizer: auto |
     char | bpe (auto: char for dates, bpe otherwise); vocab_size per side for bpe.
@@ -97,6 +102,7 @@ class TranslateConfig:
                       cell=cell_names())
         if self.max_len < 2:
             raise ValueError(f"max_len: must be >= 2, got {self.max_len}")
+        self.check_transformer(self.max_len, "max_len")  # sources, and targets with their </s>, are at most max_len
 
 
 
@@ -107,7 +113,10 @@ def load_splits(cfg: TranslateConfig) -> PairCorpus:
                             cfg.errors, cfg.skip_empty)
 
 
-def build_model(cfg: TranslateConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder:
+def build_model(cfg: TranslateConfig, src_vocab: int, tgt_vocab: int) -> EncoderDecoder | TransformerEncoderDecoder:
+    if cfg.model == "transformer":
+        return TransformerEncoderDecoder(src_vocab, tgt_vocab, **cfg.transformer_sizes(cfg.dropout), pad_id=PAD_ID,
+                                         bos_id=BOS_ID, eos_id=EOS_ID)
     return EncoderDecoder(src_vocab, tgt_vocab, cfg.embed_size, cfg.hidden_size, cfg.cell, cfg.num_layers,
                           bidirectional=True, attention=cfg.attention, input_feeding=cfg.input_feeding,
                           dropout=cfg.dropout, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
@@ -213,12 +222,12 @@ class TranslateApp(App):
         srcs = [s for s, _ in test]
         rep = bleu_report(hyps, refs)
         buckets = length_buckets(srcs, hyps, refs, "chars" if cfg.data == "dates" else "words")
-        write_json(run_dir / "bleu.json", {**rep, "by_source_length": buckets, "attention": cfg.attention,
+        write_json(run_dir / "bleu.json", {**rep, "by_source_length": buckets, "model": cfg.model, "attention": cfg.attention,
                                             "beam_size": cfg.beam_size})
         atomic_write(run_dir / "test_translations.tsv",
                      "".join(f"{s}\t{r}\t{h}\n" for s, r, h in zip(srcs, refs, hyps)))
         log(f"BLEU {rep['bleu']:.2f} ({rep['bleu_signature']}), chrF {rep['chrf']:.2f}")
-        if cfg.attention and cfg.heatmaps:
+        if (cfg.attention or cfg.model == "transformer") and cfg.heatmaps:
             for k in range(min(cfg.heatmaps, len(test))):
                 i = [0, len(test) // 2, len(test) - 1][k] if k < 3 else k
                 out_tokens = [tgt_vocab.piece(t) for t in ids[i]] + ["</s>"]

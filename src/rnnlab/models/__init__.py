@@ -13,7 +13,10 @@ writes a text as pen strokes (a Gaussian window over the text, a mixture density
 and :class:`FlatAttentionClassifier`, document classifiers; :class:`ForecastNet`, the
 forecasting ensembles; :class:`Ensemble`, averaged classifiers; :class:`RawSeriesClassifier`,
 a classifier with its input encoding in the graph; :class:`ImageCaptioner`, image
-captioning; :class:`WindowMLP`, the windowed MLP that per-step labelling is compared with.
+captioning; :class:`WindowMLP`, the windowed MLP that per-step labelling is compared with;
+and the Transformers beside the recurrent networks (:mod:`.transformer`):
+:class:`TransformerEncoderDecoder`, :class:`TransformerClassifier`,
+:class:`TokenTransformerClassifier`, :class:`TransformerLM`.
 """
 
 from .conv_front_end import ConvFrontEnd
@@ -31,8 +34,15 @@ from .seq_to_seq import SeqToSeq
 from .seq_to_vec import POOLINGS, SeqToVec
 from .vec_to_seq import VecToSeq
 from .window_mlp import WindowMLP
+from .transformer import (
+    TokenTransformerClassifier,
+    TransformerClassifier,
+    TransformerEncoderDecoder,
+    TransformerLM,
+)
 
 __all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll",
            "HandwritingSynthesis", "ImageEncoder", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS",
            "HierarchicalAttentionNetwork", "FlatAttentionClassifier", "Ensemble", "ForecastNet",
-           "RawSeriesClassifier", "ImageCaptioner", "WindowMLP"]
+           "RawSeriesClassifier", "ImageCaptioner", "WindowMLP", "TransformerEncoderDecoder", "TransformerClassifier",
+           "TokenTransformerClassifier", "TransformerLM"]
