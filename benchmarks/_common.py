@@ -52,3 +52,44 @@ def curve(metrics_csv: Path, png: Path, y: str, title: str, x: str = "elapsed_s"
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=100)
     plt.close(fig)
+
+
+def train_side_by_side(app: str, runs: dict[str, list[str]], data: str, out: Path, seed: int = 0,
+                       threads: int = 1, sequential: bool = False) -> dict[str, dict]:
+    """Train several configurations of ``rnnlab <app>`` on the same data, each in its own
+    process under ``out/<name>`` (log in ``out/<name>.log``), and return their metrics.json.
+
+    Side by side (the default) each process gets ``threads`` CPU threads and they run at
+    once, so on a 2-core machine two runs with ``threads=1`` each get the same CPU-minutes
+    on the same machine at the same time (whatever else the machine does hits both);
+    ``sequential`` runs them one after another instead."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    procs = {}
+    for name, overrides in runs.items():
+        run = out / name
+        if run.exists():
+            shutil.rmtree(run)
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "rnnlab", app, "train", "--data", data, "--seed", str(seed), "--out", str(run)]
+        for o in overrides:
+            cmd += ["--set", o]
+        print(" ".join(cmd[1:]), flush=True)
+        log = (out / f"{name}.log").open("w")
+        procs[name] = (subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+        if sequential:
+            procs[name][0].wait()
+    for name, (proc, log) in procs.items():
+        if proc.wait() != 0:
+            raise SystemExit(f"{name}: rnnlab {app} train failed (exit {proc.returncode}); see {out / name}.log")
+        log.close()
+    return {name: json.loads((out / name / "metrics.json").read_text()) for name in runs}
+
+
+def parameters(app, run: Path) -> int:
+    """The parameter count of a trained run's model."""
+    return sum(p.numel() for p in app.load(run).model.parameters())

@@ -59,7 +59,8 @@ class TextGenConfig(TransformerOptions):
     to score on a CPU after every epoch). model=transformer: a causal
     :class:`~rnnlab.models.TransformerLM` (the Transformer keys; it reads windows of
     ``seq_len`` tokens, independent in training, and carries its key/value cache —
-    growing, sliding past ``max_positions`` — where the LSTM carries its state)."""
+    growing, sliding past ``seq_len``, the positions it was trained on — where the LSTM
+    carries its state; ``max_positions`` only bounds ``seq_len``)."""
 
     data: str = "stdlib"
     max_chars: int = 2_000_000
@@ -94,7 +95,10 @@ class TextGenConfig(TransformerOptions):
 
 def build_model(cfg: TextGenConfig, vocab_size: int) -> SeqToSeq | TransformerLM:
     if cfg.model == "transformer":
-        return TransformerLM(vocab_size, **cfg.transformer_sizes(cfg.dropout))
+        # trained on windows of seq_len, it has only ever seen positions 0..seq_len-1: built
+        # with more, evaluation and sampling would read positions it never learned (its
+        # cache slides instead, keeping the context within what it was trained on)
+        return TransformerLM(vocab_size, **{**cfg.transformer_sizes(cfg.dropout), "max_positions": cfg.seq_len})
     embed = cfg.hidden_size if cfg.tie_weights else cfg.embed_size
     return SeqToSeq(embed, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers, dropout=cfg.dropout,
                     num_embeddings=vocab_size, tie_weights=cfg.tie_weights)
