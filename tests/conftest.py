@@ -26,6 +26,15 @@ def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def as_if_killed(run_dir: Path) -> None:
+    """Clear ``train.max_steps`` in a run's config.json: a run stopped by that limit then
+    looks like one killed at that step, and ``--resume`` trains it to the end."""
+    path = Path(run_dir) / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["config"]["train"]["max_steps"] = None
+    path.write_text(json.dumps(cfg))
+
+
 def pytest_collection_modifyitems(items):
     """torch's gradcheck and gradgradcheck of the multi-layer drop-ins (test_torch_module_db,
     about 4 minutes on 2 cores) run in the slow suite, which CI runs too."""

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import read_json
+from conftest import as_if_killed, read_json
 
 from rnnlab.apps.classify import auto_frame, classification_report, stratified_split, to_tensors, with_deltas
 from rnnlab.data.sequences import load_sequences
@@ -192,10 +192,7 @@ def test_cli_resume_of_a_killed_run_gives_the_uninterrupted_weights(tmp_path, cl
     assert code == 0, err
     code, _, err = cli("classify", "train", *common, "--out", str(tmp_path / "killed"), "--set", "train.max_steps=5")
     assert code == 0, err
-    cfg_path = tmp_path / "killed" / "config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["config"]["train"]["max_steps"] = None  # as if the process had been killed after step 5
-    cfg_path.write_text(json.dumps(cfg))
+    as_if_killed(tmp_path / "killed")
     assert json.loads((latest_checkpoint(tmp_path / "killed") / "trainer.json").read_text())["global_step"] == 5
     code, _, err = cli("classify", "train", "--resume", str(tmp_path / "killed"))
     assert code == 0, err
@@ -227,7 +224,6 @@ def test_ensemble_averages_independently_trained_members(tmp_path, cli):
     mean probabilities; evaluate reproduces the accuracy; a resumed run whose members
     had stopped part-way ends with the weights of an uninterrupted one."""
     import dataclasses
-    import json
 
     import torch
     from safetensors.numpy import load_file
@@ -261,9 +257,7 @@ def test_ensemble_averages_independently_trained_members(tmp_path, cli):
     killed = tmp_path / "killed"
     code, _, err = cli("classify", "train", *common, "--out", str(killed), "--set", "train.max_steps=2")
     assert code == 0, err
-    raw = json.loads((killed / "config.json").read_text())
-    raw["config"]["train"]["max_steps"] = None  # as if killed after step 2 of each member
-    (killed / "config.json").write_text(json.dumps(raw))
+    as_if_killed(killed)  # after step 2 of each member
     for i in (0, 1):
         (killed / "members" / str(i) / "finished").unlink()
     code, _, err = cli("classify", "train", "--resume", str(killed))

@@ -1,0 +1,126 @@
+"""``--set model=transformer`` in the apps, end to end through the CLI: train, evaluate,
+the app's own verbs, resume, bad sizes (exit 2, no run directory), and ``rnnlab lab
+successor``."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from conftest import as_if_killed, read_json
+
+# small enough to train in seconds on 2 cores; the sizes are what the tests are about, not the scores
+TINY = ["--set", "model=transformer", "--set", "d_model=32", "--set", "heads=4", "--set", "transformer_layers=1",
+        "--set", "ff_size=64"]
+
+
+def _text(path, n=400):
+    lines = [f"the {w} sat on the mat and the {w} ran.\n" for w in ("cat", "dog", "bird", "fox") * (n // 4)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def test_sizes_that_do_not_divide_and_too_long_contexts_exit_2_naming_the_key(tmp_path, cli):
+    code, _, err = cli("translate", "train", "--quick", "--set", "model=transformer", "--set", "d_model=30",
+                       "--set", "heads=4", "--out", str(tmp_path / "a"))
+    assert code == 2 and "d_model=30 does not divide into heads=4" in err
+    assert not (tmp_path / "a").exists()
+    code, _, err = cli("textgen", "train", "--quick", "--set", "model=transformer", "--set", "seq_len=600",
+                       "--set", "max_positions=512", "--out", str(tmp_path / "b"))
+    assert code == 2 and "seq_len=600" in err and "max_positions=512" in err
+    assert not (tmp_path / "b").exists()
+    code, _, err = cli("classify", "train", "--quick", "--set", "model=transformr", "--out", str(tmp_path / "c"))
+    assert code == 2 and "model" in err and "transformer" in err
+
+
+@pytest.mark.slow
+def test_textgen_transformer_trains_samples_refuses_export_and_resumes_bit_for_bit(tmp_path, cli):
+    from safetensors.numpy import load_file
+
+    from rnnlab.training.checkpoint import latest_checkpoint
+
+    data = _text(tmp_path / "t.txt")
+    common = ["--quick", "--data", str(data), "--epochs", "2", "--seed", "1", *TINY, "--set", "seq_len=32",
+              "--set", "batch_size=8", "--set", "train.checkpoint_every=1"]
+    code, out, err = cli("textgen", "train", *common, "--out", str(tmp_path / "full"))
+    assert code == 0, err
+    m = read_json(tmp_path / "full" / "metrics.json")
+    assert m["val_nats_per_char"] < m["baseline_unigram_nats_per_char"]  # it learned something
+    assert read_json(tmp_path / "full" / "config.json")["config"]["model"] == "transformer"
+    code, out, err = cli("textgen", "sample", str(tmp_path / "full"), "--prime", "the ", "--length", "80", "--seed", "0")
+    assert code == 0, err
+    assert out.startswith("the ") and len(out) > 40
+    code, _, err = cli("textgen", "export", str(tmp_path / "full"))
+    assert code == 2 and "key/value cache" in err
+    code, _, err = cli("textgen", "evaluate", str(tmp_path / "full"))
+    assert code == 0, err
+
+    # killed after 3 steps, then resumed: the weights of the uninterrupted run
+    code, _, err = cli("textgen", "train", *common, "--out", str(tmp_path / "killed"), "--set", "train.max_steps=3")
+    assert code == 0, err
+    as_if_killed(tmp_path / "killed")
+    code, _, err = cli("textgen", "train", "--resume", str(tmp_path / "killed"))
+    assert code == 0, err
+    a = load_file(latest_checkpoint(tmp_path / "full") / "model.safetensors")
+    b = load_file(latest_checkpoint(tmp_path / "killed") / "model.safetensors")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+@pytest.mark.slow
+def test_translate_transformer_trains_evaluates_and_translates(tmp_path, cli):
+    run = tmp_path / "run"
+    code, _, err = cli("translate", "train", "--quick", *TINY, "--set", "n_generated=3000", "--epochs", "2",
+                       "--out", str(run))
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert {"bleu", "chrf"} <= set(m)
+    bleu = read_json(run / "bleu.json")
+    assert bleu["model"] == "transformer" and bleu["by_source_length"]
+    assert list(run.glob("attention_*.png"))  # the last cross-attention layer's heatmaps
+    code, out, err = cli("translate", "evaluate", str(run))
+    assert code == 0, err
+    code, out, err = cli("translate", "predict", str(run), "March 3, 2001", "el 4 de mayo de 1999")
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_classify_and_docs_transformers_train_and_predict(tmp_path, cli):
+    run = tmp_path / "classify"
+    code, _, err = cli("classify", "train", "--quick", *TINY, "--epochs", "3", "--out", str(run))
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["accuracy"] > m["baseline_majority_accuracy"]  # JapaneseVowels: 9 speakers
+    code, out, err = cli("classify", "evaluate", str(run))
+    assert code == 0, err
+    code, _, err = cli("classify", "export", str(run))  # attention's reshape fixes the batch size
+    assert code == 2 and "ONNX export is for the recurrent classifiers" in err
+    assert not (run / "model.onnx").exists()
+
+    from test_docs import _corpus
+
+    docs = _corpus(tmp_path / "docs")
+    run = tmp_path / "docs-run"
+    code, _, err = cli("docs", "train", "--quick", "--data", str(docs), *TINY, "--epochs", "12", "--out", str(run))
+    assert code == 0, err
+    m = read_json(run / "metrics.json")
+    assert m["accuracy"] >= 0.5  # three topics with their own words: chance is 1/3
+    code, out, err = cli("docs", "predict", str(run), str(next((docs / "sport").glob("*.txt"))))
+    assert code == 0, err
+
+
+@pytest.mark.slow
+def test_lab_successor_writes_its_tables_and_plots(tmp_path, cli):
+    out = tmp_path / "lab"
+    code, stdout, err = cli("lab", "successor", "--quick", "--out", str(out), "--set", "contexts=[20,200]",
+                            "--set", "generated=5", "--set", "hidden_size=64", "--set", "d_model=32",
+                            "--set", "throughput_steps=2", "--set", "seq_len=32", "--set", "reversal.lengths=[5]",
+                            "--set", "reversal.steps=100")
+    assert code == 0, err
+    assert (out / "generation.png").exists() and (out / "reversal" / "attention.png").exists()
+    m = read_json(out / "metrics.json")
+    # the LSTM's state does not grow with the context; the Transformer's cache does, 10x
+    assert m["lstm_bytes_C20"] == m["lstm_bytes_C200"]
+    assert m["transformer_bytes_C200"] > 5 * m["transformer_bytes_C20"]
+    assert m["lstm_tokens_per_s"] > 0 and m["transformer_tokens_per_s"] > 0
+    assert "| 200 |" in stdout and "Transformer" in stdout
