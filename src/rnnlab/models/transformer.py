@@ -335,7 +335,7 @@ class TokenTransformerClassifier(nn.Module):
 class KVCache:
     """What a :class:`TransformerLM` keeps of the tokens it has read: per layer the keys and
     values ``(B, heads, t, dh)`` in buffers that grow by doubling (so a step writes one
-    position instead of copying the cache), and the token ids (to rebuild the cache when
+    position instead of copying the cache), and the latest ``max_positions`` token ids (to rebuild the cache when
     positions run out). ``nbytes`` is what it holds per batch."""
 
     def __init__(self, layers: int, tokens: Tensor):
@@ -424,5 +424,6 @@ class TransformerLM(nn.Module):
             x = x + layer.dropout1(sa)
             x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x))))))
         cache.length += ids.shape[1]
-        cache.tokens = torch.cat([cache.tokens, ids], 1)
+        # a slide re-reads at most max_positions of the latest tokens: keep no more than that
+        cache.tokens = torch.cat([cache.tokens, ids], 1)[:, -self.max_positions:]
         return self.out(self.norm(x)), cache
