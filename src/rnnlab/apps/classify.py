@@ -306,10 +306,7 @@ class ClassifyApp(App):
         from ..export import to_onnx
 
         cfg, classes, enc, model = self.load(run_dir)
-        if cfg.model == "transformer":
-            # tried: with torch's fused attention kernel turned off the graph exports, but the
-            # TorchScript exporter records multi-head attention's batch × heads reshape at the
-            # traced batch size, so onnxruntime fails on any other batch
+        if cfg.model == "transformer":  # the TorchScript exporter fixes attention's batch × heads reshape
             raise InputError(f"{run_dir}: ONNX export is for the recurrent classifiers; the Transformer's "
                              "attention does not export with a free batch size. Use the run from Python "
                              "(rnnlab.load(RUN_DIR)) or 'rnnlab classify predict'")
