@@ -335,8 +335,8 @@ class TokenTransformerClassifier(nn.Module):
 class KVCache:
     """What a :class:`TransformerLM` keeps of the tokens it has read: per layer the keys and
     values ``(B, heads, t, dh)`` in buffers that grow by doubling (so a step writes one
-    position instead of copying the cache), and the latest ``max_positions`` token ids (to rebuild the cache when
-    positions run out). ``nbytes`` is what it holds per batch."""
+    position instead of copying the cache), and the latest ``max_positions`` token ids (to
+    rebuild the cache when positions run out). ``nbytes`` is what it holds per batch."""
 
     def __init__(self, layers: int, tokens: Tensor):
         self.k: list[Tensor | None] = [None] * layers
