@@ -223,3 +223,52 @@ def test_cross_validation_trains_a_model_per_fold_and_keeps_the_last(tmp_path, c
     assert cli("docs", "predict", str(run), str(data / "sport" / "000.txt"))[0] == 0
     bad = Ran(*cli("docs", "train", "--data", str(data), "--out", str(tmp_path / "r2"), "--set", "folds=1"))
     assert bad.exit_code == 2 and "folds" in bad.output
+
+
+def test_ensemble_of_hans_averages_members_explains_and_resumes_member_by_member(tmp_path, cli):
+    """ensemble=2: members train in members/<i> with their own seeds; the run's model is
+    the log of their mean probabilities, its explanation their mean attention; a run
+    killed in its second member resumes to the weights of an uninterrupted one."""
+    from safetensors.numpy import load_file
+
+    from rnnlab.apps.docs import APP
+    from rnnlab.models import Ensemble
+    from rnnlab.tasks.documents import DocBatches, encode_documents
+    from conftest import as_if_killed
+
+    data = _corpus(tmp_path / "corpus", n=12)
+    common = ["--quick", "--data", str(data), "--epochs", "2", "--set", "ensemble=2", "--set", "explain=1",
+              "--set", "train.checkpoint_every=1"]
+    run = tmp_path / "full"
+    out = Ran(*cli("docs", "train", *common, "--out", str(run)))
+    assert out.exit_code == 0, out.output
+    assert all((run / "members" / str(i) / "finished").exists() for i in (0, 1))
+    cfg, vocab, classes, model = APP.load(run)
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    m0, m1 = model.members
+    assert not torch.equal(m0.head.weight, m1.head.weight)
+    texts = [(data / "film" / "001.txt").read_text(), (data / "sport" / "002.txt").read_text()]
+    ids, lengths, counts, _ = DocBatches(encode_documents(texts, vocab, cfg.max_sentences, cfg.max_words),
+                                         [0, 0], 2, 0, flat=False, shuffle=False)(0)[0]
+    with torch.no_grad():
+        mean_p = (m0(ids, lengths, counts).softmax(-1) + m1(ids, lengths, counts).softmax(-1)) / 2
+        torch.testing.assert_close(model(ids, lengths, counts).exp(), mean_p)
+    proba = APP.predict_proba(cfg, model, vocab, texts)
+    np.testing.assert_allclose(proba, mean_p.numpy(), rtol=1e-5, atol=1e-6)
+    page = Ran(*cli("docs", "explain", str(run), str(data / "film" / "001.txt")))
+    k = int(mean_p[0].argmax())
+    assert page.exit_code == 0 and f"predicted: {classes[k]}</b> ({float(mean_p[0, k]):.1%})" in page.output
+    assert (run / "explain_1.html").exists() and cli("docs", "evaluate", str(run))[0] == 0
+
+    killed = tmp_path / "killed"
+    out = Ran(*cli("docs", "train", *common, "--out", str(killed), "--set", "train.max_steps=1"))
+    assert out.exit_code == 0, out.output
+    as_if_killed(killed)  # member 0 finished at step 1 is kept as it is: let it train on
+    (killed / "members" / "0" / "finished").unlink()
+    (killed / "members" / "1" / "finished").unlink()
+    out = Ran(*cli("docs", "train", "--resume", str(killed)))
+    assert out.exit_code == 0, out.output
+    a, b = load_file(run / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    bad = Ran(*cli("docs", "train", "--data", str(data), "--out", str(tmp_path / "r3"), "--set", "ensemble=0"))
+    assert bad.exit_code == 2 and "ensemble" in bad.output

@@ -35,9 +35,9 @@ from ..models import Ensemble, RawSeriesClassifier, SeqToVec, TransformerClassif
 from ..models.transformer import TransformerOptions
 from ..models.conv_front_end import check_conv_layers
 from ..tasks.classification import classification_report, plot_confusion, stratified_split
-from ..training import TrainConfig, Trainer, read_json, read_run_config, save_weights, write_json
+from ..tasks.ensembles import fit_members
+from ..training import TrainConfig, Trainer, read_json, read_run_config, write_json
 from ..training.config import check_choices
-from ..training.checkpoint import has_checkpoint
 from ..tasks.series_encoding import Encoding, auto_frame, features, to_tensors, with_deltas  # noqa: F401 (public names)
 from .base import App, LoadedRun, RunContext
 
@@ -113,12 +113,6 @@ class ClassifyConfig(TransformerOptions):
         check_conv_layers(self.conv, self.conv_kernels, ("conv", "conv_kernels"))
 
 
-def member_seed(cfg: ClassifyConfig, i: int) -> int:
-    """Seed of ensemble member ``i``: member 0 is the single network of the run's seed;
-    runs with neighbouring seeds share no member."""
-    return cfg.train.seed + 1000 * i
-
-
 class ClassifyApp(App):
     name = "classify"
     help = "Classify whole sequences (UCR/UEA datasets from aeon, or your own files)."
@@ -173,29 +167,22 @@ class ClassifyApp(App):
         write_json(ctx.run_dir / "classes.json", {"classes": classes, **enc.to_json()})
         ctx.log(f"classify: {train.source}: {len(train)} training / {len(test) if test else 0} test series, "
                 f"{train.channels} channels, {len(classes)} classes, frames of {enc.frame} step(s)")
+        one = dataclasses.replace(cfg, ensemble=1)
+        fit_one = lambda d, seed, resume: self._fit_member(one, ctx, d, train, enc, classes, seed, resume)  # noqa
         if cfg.ensemble == 1:
-            model = self._fit_member(cfg, ctx, ctx.run_dir, train, enc, classes, cfg.train.seed)
+            model = fit_one(ctx.run_dir, cfg.train.seed, ctx.resume)
         else:
-            members = []
-            for i in range(cfg.ensemble):
-                member_dir = ctx.run_dir / "members" / str(i)
-                member_dir.mkdir(parents=True, exist_ok=True)
-                ctx.log(f"classify: ensemble member {i + 1} of {cfg.ensemble}")
-                members.append(self._fit_member(cfg, ctx, member_dir, train, enc, classes, member_seed(cfg, i)))
-            model = Ensemble(members)
-            save_weights(ctx.run_dir / "model.safetensors", model)
+            model = fit_members(ctx.run_dir, cfg.ensemble, cfg.train.seed, ctx.resume, fit_one,
+                                lambda d: self.trained(d, lambda: self.build(one, enc.input_size, len(classes))),
+                                lambda m: ctx.log("classify: " + m))
         if test is None:
             return {"train_series": len(train)}
         return self._evaluate(model, test, classes, enc, ctx.run_dir, train.labels)
 
     def _fit_member(self, cfg: ClassifyConfig, ctx: RunContext, run_dir: Path, train: Sequences, enc: "Encoding",
-                    classes: list[str], seed: int) -> SeqToVec:
+                    classes: list[str], seed: int, resume: bool) -> SeqToVec:
         """One network, trained in ``run_dir`` with ``seed`` deciding its validation split,
-        batch order, initial weights and dropout; an ensemble member that finished before
-        a resume is loaded, not retrained."""
-        one = dataclasses.replace(cfg, ensemble=1)
-        if cfg.ensemble > 1 and (run_dir / "finished").exists():
-            return self.trained(run_dir, lambda: self.build(one, enc.input_size, len(classes)))
+        batch order, initial weights and dropout."""
         keep, held = stratified_split(train.labels, cfg.val_fraction, seed)
         index = {c: i for i, c in enumerate(classes)}
         xtr, ltr = enc.tensors([train.series[i] for i in keep])
@@ -210,7 +197,7 @@ class ClassifyApp(App):
             train_cfg = dataclasses.replace(train_cfg, epochs=-(-cfg.min_steps // steps_per_epoch))
             ctx.log(f"classify: {train_cfg.epochs} epochs of {steps_per_epoch} steps (min_steps={cfg.min_steps})")
         torch.manual_seed(seed)
-        model = self.build(one, enc.input_size, len(classes))
+        model = self.build(cfg, enc.input_size, len(classes))
         from ..training import TensorBatches
 
         def loss_fn(m, batch):
@@ -226,13 +213,9 @@ class ClassifyApp(App):
             return {"val_loss": float(nn.functional.cross_entropy(logits, yva)),
                     "val_accuracy": float((logits.argmax(-1) == yva).float().mean())}
 
-        # a resumed ensemble may reach a member that had not started when the run stopped
-        resume = ctx.resume and (cfg.ensemble == 1 or has_checkpoint(run_dir))
         Trainer(model, loss_fn, train_cfg, run_dir=run_dir, evaluate_fn=evaluate if held else None,
                 verbose=ctx.verbose).fit(
             TensorBatches(xtr, ltr, ytr, batch_size=cfg.batch_size, seed=seed), resume=resume)
-        if cfg.ensemble > 1:
-            (run_dir / "finished").write_text("")
         return model
 
     def build(self, cfg: ClassifyConfig, channels: int, n_classes: int) -> SeqToVec | Ensemble:

@@ -35,13 +35,16 @@ from ..data.documents import (
     drop_duplicates,
     encode_document,
     load_documents,
+    read_text_files,
     vocab_from_json,
 )
 from ..errors import InputError
 from ..models.documents import FlatAttentionClassifier, HierarchicalAttentionNetwork
+from ..models.ensemble import Ensemble
 from ..models.transformer import TokenTransformerClassifier, TransformerOptions
 from ..tasks.classification import classification_report, plot_confusion, stratified_folds, stratified_split
-from ..tasks.documents import DocBatches, explain_html, tfidf_lr_accuracy
+from ..tasks.documents import DocBatches, encode_documents, explain_document, tfidf_lr_accuracy
+from ..tasks.ensembles import fit_members
 from ..training import TrainConfig, Trainer, read_json, write_json
 from ..training.config import check_choices
 from ..training.io import atomic_write
@@ -67,7 +70,10 @@ class DocsConfig(TransformerOptions):
     test documents shown with their attention in report.html. folds: k >= 2 for k-fold
     cross-validation instead of one held-out split (stratified, by seed; test must be
     null): k models, each scored on its fold, in ``folds/<i>/``; metrics.json holds the
-    mean over folds (and ``accuracy_std``); the run keeps the last fold's model."""
+    mean over folds (and ``accuracy_std``); the run keeps the last fold's model. ensemble:
+    k >= 2 networks trained independently (member i with seed ``seed + 1000 i``: its own
+    validation split, embeddings, initial weights and batch order, in ``members/<i>/``),
+    their class probabilities averaged and their attention averaged in explanations."""
 
     data: str = "bbc"
     test: str | None = None
@@ -90,6 +96,7 @@ class DocsConfig(TransformerOptions):
     baselines: list[str] = field(default_factory=lambda: ["tfidf_lr", "majority"])
     explain: int = 3
     folds: int = 0
+    ensemble: int = 1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=2e-3, clip_norm=5.0,
                                                                    schedule="cosine", monitor=None, log_every=20))
     d_model: int = 128
@@ -105,6 +112,8 @@ class DocsConfig(TransformerOptions):
         for b in self.baselines:
             if b not in ("tfidf_lr", "majority"):
                 raise ValueError(f"baselines: unknown baseline {b!r}; expected any of tfidf_lr, majority")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble: a number of networks, must be >= 1, got {self.ensemble}")
         if self.folds == 1 or self.folds < 0:
             raise ValueError(f"folds: 0 (one held-out split) or at least 2, got {self.folds}")
         for key in ("max_sentences", "max_words", "vocab_size", "min_count"):
@@ -113,6 +122,9 @@ class DocsConfig(TransformerOptions):
 
 
 def build_model(cfg: DocsConfig, vocab_size: int, n_classes: int) -> nn.Module:
+    if cfg.ensemble > 1:
+        one = dataclasses.replace(cfg, ensemble=1)
+        return Ensemble([build_model(one, vocab_size, n_classes) for _ in range(cfg.ensemble)])
     if cfg.model == "transformer":
         return TokenTransformerClassifier(vocab_size, n_classes, cfg.embed_size, PAD_ID,
                                           **cfg.transformer_sizes(cfg.dropout))
@@ -160,17 +172,6 @@ class DocsApp(App):
                              "training")
         return train, test
 
-    def _encode(self, cfg: DocsConfig, vocab: WordVocab, docs: list[Document], log) -> list[list[list[int]]]:
-        out, cut = [], 0
-        for d in docs:
-            enc, was_cut = encode_document(d.text, vocab, cfg.max_sentences, cfg.max_words)
-            out.append(enc)
-            cut += was_cut
-        if cut:
-            log(f"docs: {cut} document(s) cut to max_sentences={cfg.max_sentences} sentences of "
-                f"max_words={cfg.max_words} words")
-        return out
-
     def fit(self, cfg: DocsConfig, ctx: RunContext) -> dict[str, float]:
         if cfg.folds >= 2:
             return self._cross_validate(cfg, ctx)
@@ -208,21 +209,38 @@ class DocsApp(App):
         atomic_write(run_dir / "vocab.json", vocab.to_json())
         write_json(run_dir / "classes.json", {"classes": classes})
         index = {c: i for i, c in enumerate(classes)}
-        keep, held = stratified_split([d.label for d in train], cfg.val_fraction, cfg.train.seed)
-        enc = self._encode(cfg, vocab, train, ctx.log)
-        ctx.log(f"docs: {len(keep)} training / {len(held)} validation / {len(test)} test documents, "
+        enc = encode_documents([d.text for d in train], vocab, cfg.max_sentences, cfg.max_words, ctx.log)
+        ctx.log(f"docs: {len(train)} training (validation included) / {len(test)} test documents, "
                 f"{len(classes)} classes, vocabulary {len(vocab)} words")
         labels = [index[d.label] for d in train]
+        one = dataclasses.replace(cfg, ensemble=1)
+        fit_one = lambda d, seed, resume: self._fit_member(one, ctx, d, enc, labels, len(vocab), len(classes),  # noqa
+                                                           seed, resume)
+        if cfg.ensemble == 1:
+            model = fit_one(run_dir, cfg.train.seed, ctx.resume)
+        else:
+            model = fit_members(run_dir, cfg.ensemble, cfg.train.seed, ctx.resume, fit_one,
+                                lambda d: self.trained(d, lambda: build_model(one, len(vocab), len(classes))),
+                                lambda m: ctx.log("docs: " + m))
+        if not test:
+            return {"train_documents": len(train)}
+        return self._evaluate(cfg, model, vocab, classes, train, test, run_dir, ctx.log)
+
+    def _fit_member(self, cfg: DocsConfig, ctx: RunContext, run_dir: Path, enc: list[list[list[int]]],
+                    labels: list[int], vocab_size: int, n_classes: int, seed: int, resume: bool) -> nn.Module:
+        """One network trained in ``run_dir``, ``seed`` picking its validation split, PPMI
+        embeddings, initial weights, batch order and dropout."""
+        keep, held = stratified_split(labels, cfg.val_fraction, seed)
+        ctx.log(f"docs: {len(keep)} training / {len(held)} validation documents")
         flat = cfg.model != "han"
-        batches = DocBatches([enc[i] for i in keep], [labels[i] for i in keep], cfg.batch_size, cfg.train.seed, flat)
+        batches = DocBatches([enc[i] for i in keep], [labels[i] for i in keep], cfg.batch_size, seed, flat)
         val = DocBatches([enc[i] for i in held], [labels[i] for i in held], 64, 0, flat, shuffle=False)(0)
-        torch.manual_seed(cfg.train.seed)
-        model = build_model(cfg, len(vocab), len(classes))
+        torch.manual_seed(seed)
+        model = build_model(cfg, vocab_size, n_classes)
         if cfg.embeddings == "ppmi":
             from ..data.embeddings import ppmi_svd_vectors
 
-            vectors = ppmi_svd_vectors([s for i in keep for s in enc[i]], len(vocab), cfg.embed_size,
-                                       seed=cfg.train.seed)
+            vectors = ppmi_svd_vectors([s for i in keep for s in enc[i]], vocab_size, cfg.embed_size, seed=seed)
             with torch.no_grad():
                 model.embed.weight.copy_(torch.from_numpy(vectors))
                 model.embed.weight[PAD_ID].zero_()
@@ -235,11 +253,9 @@ class DocsApp(App):
             loss = sum(float(nn.functional.cross_entropy(m(*b[:-1]), b[-1], reduction="sum")) for b in val)
             return {"val_loss": loss / len(held), "val_accuracy": right / len(held)}
 
-        Trainer(model, loss_fn, cfg.train, run_dir=run_dir, evaluate_fn=evaluate if held else None,
-                verbose=ctx.verbose).fit(batches, resume=ctx.resume)
-        if not test:
-            return {"train_documents": len(train)}
-        return self._evaluate(cfg, model, vocab, classes, train, test, run_dir, ctx.log)
+        Trainer(model, loss_fn, dataclasses.replace(cfg.train, seed=seed), run_dir=run_dir,
+                evaluate_fn=evaluate if held else None, verbose=ctx.verbose).fit(batches, resume=resume)
+        return model
 
     @torch.no_grad()
     def predict_proba(self, cfg: DocsConfig, model, vocab: WordVocab, texts: list[str]) -> np.ndarray:
@@ -265,18 +281,9 @@ class DocsApp(App):
         log("docs: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if "accuracy" in k))
         if cfg.model == "han":
             for k, d in enumerate(test[: cfg.explain]):
-                atomic_write(run_dir / f"explain_{k + 1}.html", self._explain(cfg, model, vocab, classes, d.text))
+                atomic_write(run_dir / f"explain_{k + 1}.html",
+                             explain_document(model, vocab, classes, d.text, cfg.max_sentences, cfg.max_words))
         return metrics
-
-    def _explain(self, cfg, model, vocab, classes, text: str) -> str:
-        docs = [encode_document(text, vocab, cfg.max_sentences, cfg.max_words)[0]]
-        ids, lengths, counts, _ = DocBatches(docs, [0], 1, 0, flat=False, shuffle=False)(0)[0]
-        with torch.no_grad():
-            model.eval()
-            doc, sentence_att, word_att = model.encode(ids, lengths, counts)
-            proba = model.head(doc).softmax(-1)[0]
-        k = int(proba.argmax())
-        return explain_html(text, vocab, sentence_att[0].numpy(), word_att[0].numpy(), classes[k], float(proba[k]))
 
     def report_sections(self, run_dir: Path) -> list[tuple[str, str]]:
         return [(f"test document {p.stem.split('_')[1]}: attention", p.read_text(encoding="utf-8"))
@@ -300,17 +307,6 @@ class DocsApp(App):
     def add_commands(self, cli, guarded) -> None:
         import typer
 
-        def texts(files: list[Path]) -> list[tuple[str, str]]:
-            from ..data.text import read_text_file
-
-            out = []
-            for f in files:
-                paths = sorted(f.rglob("*.txt")) if f.is_dir() else [f]
-                out += [(str(p), read_text_file(p)) for p in paths]
-            if not out:
-                raise InputError("give one or more text files (or directories of .txt files)")
-            return out
-
         @cli.command("predict")
         def predict(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab docs train'."),
                     files: list[Path] = typer.Argument(..., help="Text files (or directories of .txt files).")):
@@ -318,7 +314,7 @@ class DocsApp(App):
 
             def run():
                 cfg, vocab, classes, model = self.load(run_dir)
-                docs = texts(files)
+                docs = read_text_files(files)
                 proba = self.predict_proba(cfg, model, vocab, [t for _, t in docs])
                 return "".join(f"{name}\t{classes[int(p.argmax())]}\t{p.max():.4f}\n" for (name, _), p in
                                zip(docs, proba))
@@ -336,7 +332,8 @@ class DocsApp(App):
                 if cfg.model != "han":
                     raise InputError(f"{run_dir}: explain needs a HAN run (model: han); this one is {cfg.model}")
                 page = ("<!doctype html><meta charset='utf-8'>"
-                        + self._explain(cfg, model, vocab, classes, texts([file])[0][1]))
+                        + explain_document(model, vocab, classes, read_text_files([file])[0][1], cfg.max_sentences,
+                                           cfg.max_words))
                 if out is not None:
                     atomic_write(out, page)
                     return f"wrote {out}\n"

@@ -28,7 +28,7 @@ from .parallel import SPECIALS as TOKEN_SPECIALS
 from .vocab import Vocab, train_bpe
 from .text import json_lines, read_text_file
 
-__all__ = ["Document", "load_documents", "split_sentences", "split_words", "drop_duplicates", "bbc_news_dir",
+__all__ = ["Document", "load_documents", "read_text_files", "split_sentences", "split_words", "drop_duplicates", "bbc_news_dir",
            "WordVocab", "SubwordVocab", "vocab_from_json", "encode_document", "PAD_ID", "UNK_ID"]
 
 
@@ -154,6 +154,18 @@ def load_documents(data: str, text_column: str = "text", label_column: str = "la
         if not d.label:
             raise InputError(f"{d.source}: an empty label")
     return docs
+
+
+def read_text_files(files: list[Path]) -> list[tuple[str, str]]:
+    """``(path, text)`` of each file, and of each ``.txt`` file under a directory, in order
+    (what ``rnnlab docs predict`` and ``explain`` read)."""
+    out = []
+    for f in map(Path, files):
+        paths = sorted(f.rglob("*.txt")) if f.is_dir() else [f]
+        out += [(str(p), read_text_file(p)) for p in paths]
+    if not out:
+        raise InputError("give one or more text files (or directories of .txt files)")
+    return out
 
 
 def drop_duplicates(docs: list[Document]) -> tuple[list[Document], int]:

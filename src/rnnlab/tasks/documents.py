@@ -10,10 +10,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.documents import PAD_ID, Document, split_sentences, split_words
+from ..data.documents import PAD_ID, Document, encode_document, split_sentences, split_words
+from ..models.ensemble import Ensemble
 from ..training.batches import bucketed_by_length
 
-__all__ = ["DocBatches", "explain_html", "tfidf_lr_accuracy"]
+__all__ = ["DocBatches", "encode_documents", "explain_document", "explain_html", "tfidf_lr_accuracy"]
+
+
+def encode_documents(texts: list[str], vocab, max_sentences: int, max_words: int,
+                     log=lambda m: None) -> list[list[list[int]]]:
+    """Each text as sentences of word ids (:func:`~rnnlab.data.documents.encode_document`),
+    logging how many were cut to ``max_sentences`` sentences of ``max_words`` words."""
+    out, cut = [], 0
+    for text in texts:
+        enc, was_cut = encode_document(text, vocab, max_sentences, max_words)
+        out.append(enc)
+        cut += was_cut
+    if cut:
+        log(f"docs: {cut} document(s) cut to max_sentences={max_sentences} sentences of max_words={max_words} words")
+    return out
 
 
 class DocBatches:
@@ -72,6 +87,24 @@ def explain_html(text: str, vocab, sentence_att: np.ndarray, word_att: np.ndarra
                     + " ".join(spans) + "</p>")
     return (f"<div class='doc'><p><b>predicted: {html.escape(label)}</b> ({prob:.1%})</p>" + "".join(rows)
             + "</div>")
+
+
+@torch.no_grad()
+def explain_document(model, vocab, classes: list[str], text: str, max_sentences: int, max_words: int) -> str:
+    """``text`` as :func:`explain_html` shows it, with ``model``'s prediction and attention:
+    a :class:`~rnnlab.models.HierarchicalAttentionNetwork`, or an
+    :class:`~rnnlab.models.Ensemble` of them (its mean probabilities, and its members'
+    mean attention at each level)."""
+    docs = [encode_document(text, vocab, max_sentences, max_words)[0]]
+    ids, lengths, counts, _ = DocBatches(docs, [0], 1, 0, flat=False, shuffle=False)(0)[0]
+    model.eval()
+    members = list(model.members) if isinstance(model, Ensemble) else [model]
+    encoded = [m.encode(ids, lengths, counts) for m in members]
+    proba = model(ids, lengths, counts).softmax(-1)[0]  # an ensemble's log mean probabilities: the same
+    sentence_att = torch.stack([e[1][0] for e in encoded]).mean(0)
+    word_att = torch.stack([e[2][0] for e in encoded]).mean(0)
+    k = int(proba.argmax())
+    return explain_html(text, vocab, sentence_att.numpy(), word_att.numpy(), classes[k], float(proba[k]))
 
 
 def tfidf_lr_accuracy(train: list[Document], test: list[Document]) -> float:
