@@ -126,7 +126,10 @@ class DocumentClassifier(RunBackedEstimator, ClassifierMixin, BaseEstimator):
 
     def explain_html(self, text: str) -> str:
         run = self._app_loaded()
-        return self._app._explain(run.config, run.model, run.vocab, run.classes, text)
+        from ..tasks.documents import explain_document
+
+        cfg = run.config
+        return explain_document(run.model, run.vocab, run.classes, text, cfg.max_sentences, cfg.max_words)
 
     def _restore(self, run: Path, cfg) -> None:
         import json
