@@ -14,7 +14,8 @@ from ..data.documents import PAD_ID, Document, encode_document, split_sentences,
 from ..models.ensemble import Ensemble
 from ..training.batches import bucketed_by_length
 
-__all__ = ["DocBatches", "encode_documents", "explain_document", "explain_html", "tfidf_lr_accuracy"]
+__all__ = ["DocBatches", "encode_documents", "explain_document", "explain_html", "tfidf_lr_accuracy",
+           "tfidf_lr_predict"]
 
 
 def encode_documents(texts: list[str], vocab, max_sentences: int, max_words: int,
@@ -107,12 +108,18 @@ def explain_document(model, vocab, classes: list[str], text: str, max_sentences:
     return explain_html(text, vocab, sentence_att.numpy(), word_att.numpy(), classes[k], float(proba[k]))
 
 
-def tfidf_lr_accuracy(train: list[Document], test: list[Document]) -> float:
-    """TF-IDF of words and word pairs (sublinear tf) + logistic regression (scikit-learn)."""
+def tfidf_lr_predict(train: list[Document], test: list[Document]) -> np.ndarray:
+    """The labels TF-IDF of words and word pairs (sublinear tf) + logistic regression
+    (scikit-learn), fitted on ``train``, gives ``test``."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
     x = vec.fit_transform([d.text for d in train])
     clf = LogisticRegression(C=10.0, max_iter=2000).fit(x, [d.label for d in train])
-    return float(np.mean(clf.predict(vec.transform([d.text for d in test])) == np.array([d.label for d in test])))
+    return clf.predict(vec.transform([d.text for d in test]))
+
+
+def tfidf_lr_accuracy(train: list[Document], test: list[Document]) -> float:
+    """Test accuracy of :func:`tfidf_lr_predict`."""
+    return float(np.mean(tfidf_lr_predict(train, test) == np.array([d.label for d in test])))
