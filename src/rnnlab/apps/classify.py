@@ -169,12 +169,9 @@ class ClassifyApp(App):
                 f"{train.channels} channels, {len(classes)} classes, frames of {enc.frame} step(s)")
         one = dataclasses.replace(cfg, ensemble=1)
         fit_one = lambda d, seed, resume: self._fit_member(one, ctx, d, train, enc, classes, seed, resume)  # noqa
-        if cfg.ensemble == 1:
-            model = fit_one(ctx.run_dir, cfg.train.seed, ctx.resume)
-        else:
-            model = fit_members(ctx.run_dir, cfg.ensemble, cfg.train.seed, ctx.resume, fit_one,
-                                lambda d: self.trained(d, lambda: self.build(one, enc.input_size, len(classes))),
-                                lambda m: ctx.log("classify: " + m))
+        model = fit_members(ctx.run_dir, cfg.ensemble, cfg.train.seed, ctx.resume, fit_one,
+                            lambda d: self.trained(d, lambda: self.build(one, enc.input_size, len(classes))),
+                            lambda m: ctx.log("classify: " + m))
         if test is None:
             return {"train_series": len(train)}
         return self._evaluate(model, test, classes, enc, ctx.run_dir, train.labels)

@@ -33,7 +33,6 @@ from ..data.documents import (
     SubwordVocab,
     WordVocab,
     drop_duplicates,
-    encode_document,
     load_documents,
     read_text_files,
     vocab_from_json,
@@ -216,12 +215,9 @@ class DocsApp(App):
         one = dataclasses.replace(cfg, ensemble=1)
         fit_one = lambda d, seed, resume: self._fit_member(one, ctx, d, enc, labels, len(vocab), len(classes),  # noqa
                                                            seed, resume)
-        if cfg.ensemble == 1:
-            model = fit_one(run_dir, cfg.train.seed, ctx.resume)
-        else:
-            model = fit_members(run_dir, cfg.ensemble, cfg.train.seed, ctx.resume, fit_one,
-                                lambda d: self.trained(d, lambda: build_model(one, len(vocab), len(classes))),
-                                lambda m: ctx.log("docs: " + m))
+        model = fit_members(run_dir, cfg.ensemble, cfg.train.seed, ctx.resume, fit_one,
+                            lambda d: self.trained(d, lambda: build_model(one, len(vocab), len(classes))),
+                            lambda m: ctx.log("docs: " + m))
         if not test:
             return {"train_documents": len(train)}
         return self._evaluate(cfg, model, vocab, classes, train, test, run_dir, ctx.log)
@@ -260,7 +256,7 @@ class DocsApp(App):
     @torch.no_grad()
     def predict_proba(self, cfg: DocsConfig, model, vocab: WordVocab, texts: list[str]) -> np.ndarray:
         model.eval()
-        docs = [encode_document(t, vocab, cfg.max_sentences, cfg.max_words)[0] for t in texts]
+        docs = encode_documents(texts, vocab, cfg.max_sentences, cfg.max_words)
         batches = DocBatches(docs, [0] * len(docs), 64, 0, cfg.model != "han", shuffle=False)(0)
         return torch.cat([model(*b[:-1]).softmax(-1) for b in batches]).numpy()
 

@@ -23,13 +23,16 @@ def member_seed(seed: int, i: int) -> int:
 
 def fit_members(run_dir: Path, count: int, seed: int, resume: bool,
                 fit_one: Callable[[Path, int, bool], nn.Module], load_one: Callable[[Path], nn.Module],
-                log: Callable[[str], None] = lambda m: None) -> Ensemble:
-    """Train ``count`` members, member ``i`` in ``run_dir/members/<i>/`` by
+                log: Callable[[str], None] = lambda m: None) -> nn.Module:
+    """The run's model: with ``count`` 1, the one network ``fit_one(run_dir, seed, resume)``
+    trains in ``run_dir`` itself; otherwise ``count`` members, member ``i`` in ``run_dir/members/<i>/`` by
     ``fit_one(member_dir, member_seed(seed, i), resume_it)``; return their
     :class:`~rnnlab.models.Ensemble`, whose weights are also saved as the run's
     ``model.safetensors``. A member marked ``finished`` is loaded by ``load_one(member_dir)``
     rather than trained again, and one that stopped part-way resumes from its checkpoint
     (``resume_it``), so a killed ensemble run resumes where it stopped, member by member."""
+    if count == 1:
+        return fit_one(run_dir, seed, resume)
     members = []
     for i in range(count):
         member_dir = run_dir / "members" / str(i)
