@@ -1,19 +1,23 @@
 """Documents: HAN vs a flat attention GRU vs TF-IDF + logistic regression on BBC News, over seeds.
 
-    python benchmarks/docs_bbc.py                     # 5 seeds x (han, flat), about 20 minutes on 2 cores
+    python benchmarks/docs_bbc.py                     # 5 seeds x (han, flat), about an hour on 2 cores
     python benchmarks/docs_bbc.py --seeds 0 --models han
 
 Each seed is one stratified 80/20 split of the deduplicated corpus (2,124 articles after
 101 exact duplicates are removed) and one training of each model on it, with the app's
-defaults (`rnnlab docs train --seed S [--set model=flat]`); TF-IDF + logistic regression
-is fitted on the same training split in the same run. Published neural figures on this
-corpus: BiLSTM + attention 94.55% (Serreli et al. 2024), LSTM 94.8%.
-Writes benchmarks/results/docs_bbc/docs_bbc.md and .json.
+defaults (`rnnlab docs train --seed S [--set model=flat]`: three networks each) plus any
+`--set`; TF-IDF + logistic regression is fitted on the same training split in the same run.
+Published neural figures on this corpus: BiLSTM + attention 94.55% (Serreli et al. 2024),
+LSTM 94.8%. Writes OUT/docs_bbc.md and .json (default OUT: benchmarks/results/docs_bbc).
+
+The JSON is written after every training, so an interrupted benchmark resumes: run the same
+command again and the (model, seed) pairs already in OUT with the same settings are kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +25,7 @@ from pathlib import Path
 from _common import mean_std, train, write_results
 
 from rnnlab.apps.docs import APP
+from rnnlab.files import atomic_write
 
 
 def main() -> None:
@@ -31,13 +36,23 @@ def main() -> None:
                     help="a config setting for every run, as rnnlab docs train --set")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "docs_bbc")
     args = ap.parse_args()
-    runs = {m: [] for m in args.models}
+    out_json = args.out / "docs_bbc.json"
+    done = json.loads(out_json.read_text()) if out_json.exists() else {}
+    if done.get("settings") != args.overrides:  # another configuration's results: start afresh
+        done = {}
+    done = {"settings": args.overrides, "runs": done.get("runs", {})}
     for seed in args.seeds:
         for model in args.models:
+            if str(seed) in done["runs"].get(model, {}):
+                print(model, seed, "already in", out_json, flush=True)
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 m = train(APP, Path(tmp) / "run", "bbc", seed, [f"model={model}", *args.overrides])
-            runs[model].append(m)
+            done["runs"].setdefault(model, {})[str(seed)] = m
+            args.out.mkdir(parents=True, exist_ok=True)
+            atomic_write(out_json, json.dumps(done, indent=2) + "\n")
             print(model, seed, m, flush=True)
+    runs = {m: [done["runs"][m][str(s)] for s in args.seeds] for m in args.models}
     pct = lambda xs: mean_std([100 * x for x in xs])  # noqa: E731
     first = runs[args.models[0]]
     lines = [f"Settings: {' '.join(args.overrides)}", ""] if args.overrides else []
@@ -52,7 +67,7 @@ def main() -> None:
     lines.append(f"| TF-IDF (1-2 grams) + logistic regression | {pct([m['baseline_tfidf_lr_accuracy'] for m in first])} "
                  "| | |")
     lines.append(f"| majority class | {pct([m['baseline_majority_accuracy'] for m in first])} | | |")
-    write_results(args.out, "docs_bbc", {"seeds": args.seeds, "runs": runs}, lines)
+    write_results(args.out, "docs_bbc", done, lines)
 
 
 if __name__ == "__main__":
