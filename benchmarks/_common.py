@@ -18,6 +18,22 @@ def train(app, out: Path, data: str | None = None, seed: int = 0, overrides: lis
     return json.loads((run / "metrics.json").read_text())
 
 
+def resumed(path: Path, settings: list[str], key: str) -> dict:
+    """``{"settings": settings, key: {...}}``: what an interrupted run of the same settings
+    saved at ``path`` (see :func:`save_progress`), or nothing yet; results of other settings
+    are not mixed in."""
+    done = json.loads(path.read_text()) if path.exists() else {}
+    return {"settings": settings, key: done.get(key, {}) if done.get("settings") == settings else {}}
+
+
+def save_progress(path: Path, done: dict) -> None:
+    """Write ``done`` to ``path`` atomically, so a benchmark killed at any moment resumes."""
+    from rnnlab.files import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(done, indent=2) + "\n")
+
+
 def write_results(out: Path, stem: str, data, lines: list[str]) -> None:
     """``OUT/STEM.json`` (the raw results) and ``OUT/STEM.md`` (the table), and print the table."""
     out.mkdir(parents=True, exist_ok=True)

@@ -17,15 +17,13 @@ command again and the (model, seed) pairs already in OUT with the same settings 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
 
-from _common import mean_std, train, write_results
+from _common import mean_std, resumed, save_progress, train, write_results
 
 from rnnlab.apps.docs import APP
-from rnnlab.files import atomic_write
 
 
 def main() -> None:
@@ -37,10 +35,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "docs_bbc")
     args = ap.parse_args()
     out_json = args.out / "docs_bbc.json"
-    done = json.loads(out_json.read_text()) if out_json.exists() else {}
-    if done.get("settings") != args.overrides:  # another configuration's results: start afresh
-        done = {}
-    done = {"settings": args.overrides, "runs": done.get("runs", {})}
+    done = resumed(out_json, args.overrides, "runs")
     for seed in args.seeds:
         for model in args.models:
             if str(seed) in done["runs"].get(model, {}):
@@ -49,8 +44,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 m = train(APP, Path(tmp) / "run", "bbc", seed, [f"model={model}", *args.overrides])
             done["runs"].setdefault(model, {})[str(seed)] = m
-            args.out.mkdir(parents=True, exist_ok=True)
-            atomic_write(out_json, json.dumps(done, indent=2) + "\n")
+            save_progress(out_json, done)
             print(model, seed, m, flush=True)
     runs = {m: [done["runs"][m][str(s)] for s in args.seeds] for m in args.models}
     pct = lambda xs: mean_std([100 * x for x in xs])  # noqa: E731

@@ -15,16 +15,14 @@ Writes OUT/docs_members.md and .json (default OUT: benchmarks/results/docs_membe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from _common import mean_std, train, write_results
+from _common import mean_std, resumed, save_progress, train, write_results
 
 from rnnlab.apps.docs import APP
-from rnnlab.files import atomic_write
 
 
 def prefix_accuracies(run: Path) -> list[float]:
@@ -47,10 +45,7 @@ def main() -> None:
     args = ap.parse_args()
     settings = [f"ensemble={args.members}", *args.overrides]
     out_json = args.out / "docs_members.json"
-    done = json.loads(out_json.read_text()) if out_json.exists() else {}
-    if done.get("settings") != settings:  # another configuration's results: start afresh
-        done = {}
-    done = {"settings": settings, "seeds": done.get("seeds", {})}
+    done = resumed(out_json, settings, "seeds")
     for seed in args.seeds:
         if str(seed) in done["seeds"]:
             print(seed, "already in", out_json, flush=True)
@@ -62,8 +57,7 @@ def main() -> None:
             raise SystemExit(f"seed {seed}: the {args.members}-member prefix scores {acc[-1]}, the run "
                              f"{metrics['accuracy']}: the prefix scoring does not match the app's")
         done["seeds"][str(seed)] = {"prefix_accuracy": acc, "metrics": metrics}
-        args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out_json, json.dumps(done, indent=2) + "\n")
+        save_progress(out_json, done)
         print(seed, [f"{100 * a:.2f}" for a in acc], flush=True)
     runs = [done["seeds"][str(s)] for s in args.seeds]
     minutes = mean_std([r["metrics"]["train_seconds"] / 60 for r in runs])
