@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from _common import mean_std, resumed, save_progress, train, write_results
 
 from rnnlab.apps.docs import APP
@@ -56,14 +57,15 @@ def main() -> None:
         if abs(acc[-1] - metrics["accuracy"]) > 1e-9:
             raise SystemExit(f"seed {seed}: the {args.members}-member prefix scores {acc[-1]}, the run "
                              f"{metrics['accuracy']}: the prefix scoring does not match the app's")
-        done["seeds"][str(seed)] = {"prefix_accuracy": acc, "metrics": metrics}
+        done["seeds"][str(seed)] = {"prefix_accuracy": acc, "metrics": metrics, "threads": torch.get_num_threads()}
         save_progress(out_json, done)
         print(seed, [f"{100 * a:.2f}" for a in acc], flush=True)
     runs = [done["seeds"][str(s)] for s in args.seeds]
     minutes = mean_std([r["metrics"]["train_seconds"] / 60 for r in runs])
+    threads = sorted({r.get("threads", "?") for r in runs}, key=str)
     lines = [f"Settings: {' '.join(settings)}", "",
              f"BBC News, deduplicated, stratified 80/20 split per seed; seeds {args.seeds}; {os.cpu_count()} CPU "
-             f"cores; training all {args.members} networks took {minutes} minutes per seed.", "",
+             f"cores, {'/'.join(map(str, threads))} torch thread(s) per run (1: two benchmarks ran side by side); training all {args.members} networks took {minutes} minutes per seed.", "",
              "| networks | HAN test accuracy % (mean ± std) | per seed |", "|---|---|---|"]
     for k in range(args.members):
         accs = [100 * r["prefix_accuracy"][k] for r in runs]

@@ -142,6 +142,41 @@ def test_flat_model_ignores_padding():
     torch.testing.assert_close(both[0], alone[0], rtol=1e-5, atol=1e-6)
 
 
+def test_word_dropout_hides_words_only_while_training_and_never_padding():
+    from rnnlab.apps.docs import DocBatches, DocsConfig, build_model
+    from rnnlab.data.documents import PAD_ID, UNK_ID, SubwordVocab, unknown_id
+    from rnnlab.models.documents import drop_words
+
+    torch.manual_seed(0)
+    ids = torch.randint(2, 20, (400, 30))
+    ids[:, 20:] = PAD_ID
+    dropped = drop_words(ids, 0.25, PAD_ID, UNK_ID)
+    assert torch.equal(dropped[:, 20:], ids[:, 20:])  # padding stays padding
+    changed = dropped[:, :20] != ids[:, :20]
+    assert bool((dropped[:, :20][changed] == UNK_ID).all()) and 0.23 < float(changed.float().mean()) < 0.27
+    assert torch.equal(drop_words(ids, 0.0, PAD_ID, UNK_ID), ids)
+    # the model: p = 1 while training reads every word as <unk>; in eval mode nothing is dropped
+    batch = DocBatches([[[3, 4], [5, 6, 7]], [[8, 9]]], [0, 1], 2, 0, flat=False, shuffle=False)(0)[0]
+    torch.manual_seed(1)
+    model = HierarchicalAttentionNetwork(20, 3, embed_size=6, word_hidden=4, sentence_hidden=5, word_dropout=1.0)
+    model.dropout.p = 0.0
+    with torch.no_grad():
+        all_unknown = batch[0].masked_fill(batch[0] != PAD_ID, UNK_ID)
+        torch.testing.assert_close(model.train()(*batch[:-1]), model.eval()(all_unknown, *batch[1:-1]))
+        assert not torch.allclose(model.eval()(*batch[:-1]), model(all_unknown, *batch[1:-1]))
+    flat = FlatAttentionClassifier(20, 3, 6, 4, word_dropout=1.0)
+    flat_ids, lengths = torch.tensor([[3, 4, 5, 0]]), torch.tensor([3])
+    with torch.no_grad():
+        torch.testing.assert_close(flat.train()(flat_ids, lengths), flat.eval()(torch.tensor([[1, 1, 1, 0]]), lengths))
+    # the app's networks replace words by their own vocabulary's <unk>
+    assert build_model(DocsConfig(ensemble=1, word_dropout=0.1), 50, 3).unk_id == UNK_ID
+    bpe = SubwordVocab.build(["the team scored a goal"] * 5, 40)
+    assert build_model(DocsConfig(ensemble=1, tokenizer="bpe"), 50, 3).unk_id == bpe.unk_id == unknown_id("bpe")
+    for key in ("word_dropout", "label_smoothing"):
+        with pytest.raises(ValueError, match=key):
+            DocsConfig(**{key: 1.0})
+
+
 def test_ppmi_vectors_put_words_of_the_same_contexts_together():
     rng = np.random.default_rng(0)
     seqs = []

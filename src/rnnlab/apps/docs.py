@@ -35,6 +35,7 @@ from ..data.documents import (
     drop_duplicates,
     load_documents,
     read_text_files,
+    unknown_id,
     vocab_from_json,
 )
 from ..errors import InputError
@@ -66,7 +67,11 @@ class DocsConfig(TransformerOptions):
     max_words: longer documents and sentences are cut. embeddings: ppmi (word vectors from
     the training documents' co-occurrences, :mod:`rnnlab.data.embeddings`; the paper used
     word2vec, which cannot be downloaded here) | random. embed_size, hidden_size (each
-    GRU direction, both levels), dropout. baselines: any of tfidf_lr, majority. explain:
+    GRU direction, both levels), dropout. word_dropout: while training, each word is
+    replaced by the unknown word with this probability (han and flat). label_smoothing:
+    the training loss's target puts this much probability on the other classes, so a
+    network's probabilities stay soft and an ensemble's average weighs its members'
+    doubts. baselines: any of tfidf_lr, majority. explain:
     test documents shown with their attention in report.html. folds: k >= 2 for k-fold
     cross-validation instead of one held-out split (stratified, by seed; test must be
     null): k models, each scored on its fold, in ``folds/<i>/``; metrics.json holds the
@@ -93,6 +98,8 @@ class DocsConfig(TransformerOptions):
     embed_size: int = 200
     hidden_size: int = 64
     dropout: float = 0.5
+    word_dropout: float = 0.0
+    label_smoothing: float = 0.0
     batch_size: int = 32
     val_fraction: float = 0.1
     baselines: list[str] = field(default_factory=lambda: ["tfidf_lr", "majority"])
@@ -118,6 +125,9 @@ class DocsConfig(TransformerOptions):
             raise ValueError(f"ensemble: a number of networks, must be >= 1, got {self.ensemble}")
         if self.folds == 1 or self.folds < 0:
             raise ValueError(f"folds: 0 (one held-out split) or at least 2, got {self.folds}")
+        for key in ("word_dropout", "label_smoothing"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ValueError(f"{key}: a probability in [0, 1), got {getattr(self, key)}")
         for key in ("max_sentences", "max_words", "vocab_size", "min_count"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}: must be >= 1, got {getattr(self, key)}")
@@ -131,9 +141,11 @@ def build_model(cfg: DocsConfig, vocab_size: int, n_classes: int) -> nn.Module:
         return TokenTransformerClassifier(vocab_size, n_classes, cfg.embed_size, PAD_ID,
                                           **cfg.transformer_sizes(cfg.dropout))
     if cfg.model == "flat":
-        return FlatAttentionClassifier(vocab_size, n_classes, cfg.embed_size, cfg.hidden_size, dropout=cfg.dropout)
+        return FlatAttentionClassifier(vocab_size, n_classes, cfg.embed_size, cfg.hidden_size, dropout=cfg.dropout,
+                                       pad_id=PAD_ID, word_dropout=cfg.word_dropout, unk_id=unknown_id(cfg.tokenizer))
     return HierarchicalAttentionNetwork(vocab_size, n_classes, cfg.embed_size, cfg.hidden_size, cfg.hidden_size,
-                                        dropout=cfg.dropout)
+                                        dropout=cfg.dropout, pad_id=PAD_ID, word_dropout=cfg.word_dropout,
+                                        unk_id=unknown_id(cfg.tokenizer))
 
 
 class DocsApp(App):
@@ -245,7 +257,7 @@ class DocsApp(App):
                 model.embed.weight[PAD_ID].zero_()
 
         def loss_fn(m, batch):
-            return nn.functional.cross_entropy(m(*batch[:-1]), batch[-1])
+            return nn.functional.cross_entropy(m(*batch[:-1]), batch[-1], label_smoothing=cfg.label_smoothing)
 
         def evaluate(m):
             right = sum(int((m(*b[:-1]).argmax(-1) == b[-1]).sum()) for b in val)

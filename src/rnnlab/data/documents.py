@@ -29,7 +29,8 @@ from .vocab import Vocab, train_bpe
 from .text import json_lines, read_text_file
 
 __all__ = ["Document", "load_documents", "read_text_files", "split_sentences", "split_words", "drop_duplicates",
-           "bbc_news_dir", "WordVocab", "SubwordVocab", "vocab_from_json", "encode_document", "PAD_ID", "UNK_ID"]
+           "bbc_news_dir", "WordVocab", "SubwordVocab", "vocab_from_json", "encode_document", "PAD_ID", "UNK_ID",
+           "unknown_id"]
 
 
 @dataclass
@@ -206,6 +207,11 @@ class WordVocab(Vocab):
                 counts.update(split_words(s))
         ranked = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         return cls(ranked[: max(0, size - 2)])
+
+
+def unknown_id(tokenizer: str) -> int:
+    """The id of ``<unk>`` in a vocabulary of this kind (``word`` or ``bpe``), before it is built."""
+    return UNK_ID if tokenizer == "word" else TOKEN_SPECIALS.index("<unk>")
 
 
 class SubwordVocab(Vocab):

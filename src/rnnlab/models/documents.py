@@ -9,6 +9,10 @@ lengths: padded words and padded sentences get zero attention and never reach th
 recurrent states (the layers' ``lengths``), and a batch's empty sentence slots are not
 encoded at all. Both attention poolings are :class:`~rnnlab.models.SeqToVec`'s
 ``pooling="attention"`` (a learned query through :class:`~rnnlab.attention.AdditiveAttention`).
+
+``word_dropout`` (both models): while training, each real word is replaced by the unknown
+word ``unk_id`` with this probability, so no single (often rare) word can decide a
+document and the network learns to use the rest of its evidence; padding stays padding.
 """
 
 from __future__ import annotations
@@ -21,13 +25,22 @@ from .seq_to_vec import SeqToVec
 __all__ = ["HierarchicalAttentionNetwork", "FlatAttentionClassifier"]
 
 
+def drop_words(ids: Tensor, p: float, pad_id: int, unk_id: int) -> Tensor:
+    """``ids`` with each non-padding id replaced by ``unk_id`` with probability ``p``."""
+    if p <= 0:
+        return ids
+    return ids.masked_fill((torch.rand(ids.shape, device=ids.device) < p) & (ids != pad_id), unk_id)
+
+
 class HierarchicalAttentionNetwork(nn.Module):
     """``forward(ids (B, S, W), word_lengths (B, S), sentence_counts (B)) -> logits (B, classes)``;
     :meth:`encode` also returns the sentence ``(B, S)`` and word ``(B, S, W)`` attention."""
 
     def __init__(self, vocab_size: int, num_classes: int, embed_size: int = 100, word_hidden: int = 50,
-                 sentence_hidden: int = 50, cell: str = "gru", dropout: float = 0.0, pad_id: int = 0):
+                 sentence_hidden: int = 50, cell: str = "gru", dropout: float = 0.0, pad_id: int = 0,
+                 word_dropout: float = 0.0, unk_id: int = 1):
         super().__init__()
+        self.pad_id, self.unk_id, self.word_dropout = pad_id, unk_id, word_dropout
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=pad_id)
         self.words = SeqToVec(embed_size, None, word_hidden, cell, bidirectional=True, pooling="attention")
         self.sentences = SeqToVec(2 * word_hidden, None, sentence_hidden, cell, bidirectional=True,
@@ -40,6 +53,8 @@ class HierarchicalAttentionNetwork(nn.Module):
         B, S, W = ids.shape
         flat_lengths = word_lengths.reshape(B * S)
         kept = torch.nonzero(flat_lengths > 0).squeeze(1)  # real sentences only
+        if self.training:
+            ids = drop_words(ids, self.word_dropout, self.pad_id, self.unk_id)
         words = self.dropout(self.embed(ids.reshape(B * S, W)[kept]))
         vectors, word_att = self.words.encode(words, flat_lengths[kept])
         sentences = vectors.new_zeros(B * S, vectors.shape[1]).index_copy(0, kept, vectors)
@@ -58,12 +73,16 @@ class FlatAttentionClassifier(nn.Module):
     pooling with a learned query, a linear layer. ``forward(ids (B, T), lengths (B))``."""
 
     def __init__(self, vocab_size: int, num_classes: int, embed_size: int = 100, hidden_size: int = 50,
-                 cell: str = "gru", dropout: float = 0.0, pad_id: int = 0):
+                 cell: str = "gru", dropout: float = 0.0, pad_id: int = 0, word_dropout: float = 0.0,
+                 unk_id: int = 1):
         super().__init__()
+        self.pad_id, self.unk_id, self.word_dropout = pad_id, unk_id, word_dropout
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
         self.encoder = SeqToVec(embed_size, num_classes, hidden_size, cell, bidirectional=True, pooling="attention",
                                 dropout=dropout)
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        if self.training:
+            ids = drop_words(ids, self.word_dropout, self.pad_id, self.unk_id)
         return self.encoder(self.dropout(self.embed(ids)), lengths)
