@@ -246,6 +246,14 @@ def test_stratified_folds_partition_and_balance_classes():
         assert max(counts) - min(counts) <= 1 and sum(counts) == n
 
 
+def test_majority_class_breaks_ties_by_name_whatever_the_order():
+    from rnnlab.tasks.classification import majority_class
+
+    assert majority_class(["b", "a", "c", "c"]) == "c"
+    for labels in (["sport", "business"] * 3, ["business", "sport"] * 3, ["tech"] + ["sport", "business"] * 3):
+        assert majority_class(labels) == "business"
+
+
 def test_cross_validation_trains_a_model_per_fold_and_keeps_the_last(tmp_path, cli):
     data = _corpus(tmp_path / "corpus", n=12)
     run = tmp_path / "run"

@@ -34,7 +34,7 @@ from ..errors import InputError
 from ..models import Ensemble, RawSeriesClassifier, SeqToVec, TransformerClassifier
 from ..models.transformer import TransformerOptions
 from ..models.conv_front_end import check_conv_layers
-from ..tasks.classification import classification_report, plot_confusion, stratified_split
+from ..tasks.classification import classification_report, majority_class, plot_confusion, stratified_split
 from ..tasks.ensembles import fit_members
 from ..training import TrainConfig, Trainer, read_json, read_run_config, write_json
 from ..training.config import check_choices
@@ -242,7 +242,7 @@ class ClassifyApp(App):
         y = np.array([index[v] for v in test.labels])
         pred = self.predict_labels(model, test.series, enc)
         rep = classification_report(y, pred, classes)
-        majority = max(set(train_labels), key=train_labels.count)
+        majority = majority_class(list(train_labels))
         base = float((y == index[majority]).mean())
         info = read_json(run_dir / "classes.json")
         write_json(run_dir / "classes.json", {**info, "report": rep})

@@ -42,7 +42,13 @@ from ..errors import InputError
 from ..models.documents import FlatAttentionClassifier, HierarchicalAttentionNetwork
 from ..models.ensemble import Ensemble
 from ..models.transformer import TokenTransformerClassifier, TransformerOptions
-from ..tasks.classification import classification_report, plot_confusion, stratified_folds, stratified_split
+from ..tasks.classification import (
+    classification_report,
+    majority_class,
+    plot_confusion,
+    stratified_folds,
+    stratified_split,
+)
 from ..tasks.documents import DocBatches, encode_documents, explain_document, tfidf_lr_accuracy
 from ..tasks.ensembles import fit_members
 from ..training import TrainConfig, Trainer, read_json, write_json
@@ -287,8 +293,8 @@ class DocsApp(App):
         if "tfidf_lr" in cfg.baselines:
             metrics["baseline_tfidf_lr_accuracy"] = tfidf_lr_accuracy(train, test)
         if "majority" in cfg.baselines:
-            labels = [d.label for d in train]
-            metrics["baseline_majority_accuracy"] = float(np.mean(y == index[max(set(labels), key=labels.count)]))
+            majority = majority_class([d.label for d in train])
+            metrics["baseline_majority_accuracy"] = float(np.mean(y == index[majority]))
         log("docs: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if "accuracy" in k))
         if cfg.model == "han":
             for k, d in enumerate(test[: cfg.explain]):

@@ -1,5 +1,6 @@
 """Classification as a task, shared by the apps that label things (``classify``,
-``docs``): stratified splits, the classification report and the confusion plot."""
+``docs``): stratified splits, the majority class, the classification report and the
+confusion plot."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import numpy as np
 
 from ..report import save_figure
 
-__all__ = ["stratified_split", "stratified_folds", "classification_report", "plot_confusion"]
+__all__ = ["stratified_split", "stratified_folds", "majority_class", "classification_report", "plot_confusion"]
+
+
+def majority_class(labels: list[str]) -> str:
+    """The most frequent label; a tie goes to the first in sorted order, so the majority
+    baseline does not depend on the process's string hashing (two classes of BBC News'
+    training splits are equally frequent)."""
+    counts: dict[str, int] = {}
+    for v in labels:
+        counts[v] = counts.get(v, 0) + 1
+    return min(counts, key=lambda v: (-counts[v], v))
 
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
