@@ -1,4 +1,5 @@
-"""Documents: HAN test accuracy on BBC News against the number of networks in the ensemble.
+"""Documents: HAN test accuracy on BBC News against the number of networks in the ensemble
+(``--set model=flat`` for the flat attention GRU).
 
     python benchmarks/docs_members.py --members 6 --set train.epochs=5
     python benchmarks/docs_members.py --seeds 0 --members 3
@@ -62,11 +63,12 @@ def main() -> None:
         print(seed, [f"{100 * a:.2f}" for a in acc], flush=True)
     runs = [done["seeds"][str(s)] for s in args.seeds]
     minutes = mean_std([r["metrics"]["train_seconds"] / 60 for r in runs])
+    model = next((s.split("=", 1)[1] for s in settings if s.startswith("model=")), "han")
     threads = sorted({r.get("threads", "?") for r in runs}, key=str)
     lines = [f"Settings: {' '.join(settings)}", "",
              f"BBC News, deduplicated, stratified 80/20 split per seed; seeds {args.seeds}; {os.cpu_count()} CPU "
              f"cores, {'/'.join(map(str, threads))} torch thread(s) per run (1: two benchmarks ran side by side); training all {args.members} networks took {minutes} minutes per seed.", "",
-             "| networks | HAN test accuracy % (mean ± std) | per seed |", "|---|---|---|"]
+             f"| networks | {model} test accuracy % (mean ± std) | per seed |", "|---|---|---|"]
     for k in range(args.members):
         accs = [100 * r["prefix_accuracy"][k] for r in runs]
         lines.append(f"| {k + 1} | {mean_std(accs)} | {' / '.join(f'{a:.2f}' for a in accs)} |")

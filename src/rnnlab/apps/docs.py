@@ -27,28 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.documents import (
-    PAD_ID,
-    Document,
-    SubwordVocab,
-    WordVocab,
-    drop_duplicates,
-    load_documents,
-    read_text_files,
-    unknown_id,
-    vocab_from_json,
-)
+from ..data.documents import (PAD_ID, Document, SubwordVocab, WordVocab, drop_duplicates, load_documents,
+                              read_text_files, unknown_id, vocab_from_json)
 from ..errors import InputError
 from ..models.documents import FlatAttentionClassifier, HierarchicalAttentionNetwork
 from ..models.ensemble import Ensemble
 from ..models.transformer import TokenTransformerClassifier, TransformerOptions
-from ..tasks.classification import (
-    classification_report,
-    majority_class,
-    plot_confusion,
-    stratified_folds,
-    stratified_split,
-)
+from ..tasks.classification import (classification_report, majority_class, plot_confusion, stratified_folds,
+                                    stratified_split)
 from ..tasks.documents import DocBatches, encode_documents, explain_document, tfidf_lr_accuracy
 from ..tasks.ensembles import fit_members
 from ..training import TrainConfig, Trainer, read_json, write_json
@@ -74,19 +60,20 @@ class DocsConfig(TransformerOptions):
     the training documents' co-occurrences, :mod:`rnnlab.data.embeddings`; the paper used
     word2vec, which cannot be downloaded here) | random. embed_size, hidden_size (each
     GRU direction, both levels), dropout. word_dropout: while training, each word is
-    replaced by the unknown word with this probability (han and flat). label_smoothing:
-    the training loss's target puts this much probability on the other classes, so a
-    network's probabilities stay soft and an ensemble's average weighs its members'
-    doubts. baselines: any of tfidf_lr, majority. explain:
+    replaced by the unknown word with this probability (han and flat). label_smoothing: the
+    training target puts this much probability on the other classes, so a network that
+    knows its training documents by heart keeps soft probabilities (one HAN on BBC News:
+    97.27% with none, 98.02% with 0.2, the default). baselines: any of tfidf_lr, majority. explain:
     test documents shown with their attention in report.html. folds: k >= 2 for k-fold
     cross-validation instead of one held-out split (stratified, by seed; test must be
     null): k models, each scored on its fold, in ``folds/<i>/``; metrics.json holds the
     mean over folds (and ``accuracy_std``); the run keeps the last fold's model. ensemble:
-    k networks trained independently (3 by default, 5 epochs each, since one network's
-    validation accuracy stops rising by its third; 1: one network), member i with seed
+    k networks trained independently (1 by default: with label smoothing, three 5-epoch
+    networks were no better than one on BBC News), member i with seed
     ``seed + 1000 i`` (its own validation split, embeddings, initial weights and batch
     order) in ``members/<i>/``, their class probabilities averaged and their attention
-    averaged in explanations."""
+    averaged in explanations. train.epochs: 5, since a network's validation accuracy stops
+    rising by its third epoch on BBC News."""
 
     data: str = "bbc"
     test: str | None = None
@@ -105,13 +92,13 @@ class DocsConfig(TransformerOptions):
     hidden_size: int = 64
     dropout: float = 0.5
     word_dropout: float = 0.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.2
     batch_size: int = 32
     val_fraction: float = 0.1
     baselines: list[str] = field(default_factory=lambda: ["tfidf_lr", "majority"])
     explain: int = 3
     folds: int = 0
-    ensemble: int = 3
+    ensemble: int = 1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5, lr=2e-3, clip_norm=5.0,
                                                                    schedule="cosine", monitor=None, log_every=20))
     d_model: int = 128
@@ -162,7 +149,7 @@ class DocsApp(App):
 
     quick = {
         "max_sentences": 20, "max_words": 40, "embed_size": 48, "hidden_size": 32, "dropout": 0.2,
-        "baselines": ["majority"], "ensemble": 1, "train.epochs": 3, "train.lr": 0.004, "train.schedule": "none"
+        "baselines": ["majority"], "train.epochs": 3, "train.lr": 0.004, "train.schedule": "none"
     }
 
     def make_config(self, *args, **kwargs) -> DocsConfig:
