@@ -5,7 +5,7 @@
 
 Each seed is one stratified 80/20 split of the deduplicated corpus (2,124 articles after
 101 exact duplicates are removed) and one training of each model on it, with the app's
-defaults (`rnnlab docs train --seed S [--set model=flat]`: one network each) plus any
+defaults (`rnnlab docs train --seed S [--set model=flat]`: two networks each) plus any
 `--set`; TF-IDF + logistic regression is fitted on the same training split in the same run.
 Published neural figures on this corpus: BiLSTM + attention 94.55% (Serreli et al. 2024),
 LSTM 94.8%. Writes OUT/docs_bbc.md and .json (default OUT: benchmarks/results/docs_bbc).
