@@ -1,6 +1,6 @@
 """Documents: HAN vs a flat attention GRU vs TF-IDF + logistic regression on BBC News, over seeds.
 
-    python benchmarks/docs_bbc.py                     # 5 seeds x (han, flat), about 20 minutes on 2 cores
+    python benchmarks/docs_bbc.py                     # 5 seeds x (han, flat), about half an hour on 2 cores
     python benchmarks/docs_bbc.py --seeds 0 --models han
 
 Each seed is one stratified 80/20 split of the deduplicated corpus (2,124 articles after
