@@ -5,6 +5,7 @@ confusion plot."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,7 @@ def majority_class(labels: list[str]) -> str:
     """The most frequent label; a tie goes to the first in sorted order, so the majority
     baseline does not depend on the process's string hashing (two classes of BBC News'
     training splits are equally frequent)."""
-    counts: dict[str, int] = {}
-    for v in labels:
-        counts[v] = counts.get(v, 0) + 1
+    counts = Counter(labels)
     return min(counts, key=lambda v: (-counts[v], v))
 
 
