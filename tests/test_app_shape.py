@@ -56,3 +56,37 @@ def test_loaded_run_unpacks_as_the_apps_old_tuple():
     assert tuple(LoadedRun("cfg", "model")) == ("cfg", "model")
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.model = None  # type: ignore[misc]
+
+
+
+@pytest.mark.parametrize("where", ["top", "config", "train"])
+def test_a_run_config_with_an_unknown_key_is_refused_by_every_app(tmp_path, where):
+    """A hand-edited or mistyped config.json is an input error naming the file and the
+    key, before any work (issue 35: a top-level key was silently ignored)."""
+    import json
+
+    apps, _ = load_apps()
+    for name, app in apps.items():
+        if not app.generic_commands:
+            continue
+        run = tmp_path / name
+        run.mkdir()
+        raw = {"app": name, "rnnlab_version": rnnlab.__version__, "processes": 1, "config": to_dict(app.Config()),
+               "data": {}}
+        {"top": raw, "config": raw["config"], "train": raw["config"]["train"]}[where]["hidden_sise"] = 64
+        (run / "config.json").write_text(json.dumps(raw))
+        with pytest.raises(InputError, match="hidden_sise") as caught:
+            app.run_evaluate(run)
+        assert str(run / "config.json") in str(caught.value), name
+        assert not (run / "metrics.json").exists(), name
+
+
+def test_evaluate_of_a_run_config_with_an_unknown_key_exits_2(tmp_path, cli):
+    import json
+
+    from rnnlab.apps.translate import APP
+
+    (tmp_path / "config.json").write_text(json.dumps({"app": "translate", "config": to_dict(APP.Config()),
+                                                      "hidden_size": 64}))
+    code, _, err = cli("translate", "evaluate", str(tmp_path))
+    assert code == 2 and f"{tmp_path / 'config.json'}: unknown top-level key(s) 'hidden_size'" in err, err

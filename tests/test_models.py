@@ -141,10 +141,12 @@ def test_encoder_decoder_learns_to_reverse(attention):
 
     assert fit(model, batch, 400, lr=0.01) < 0.15
     model.eval()
-    src, lengths, _, tgt = data(64)
+    n = 512  # 64 sequences put one standard error of the exact-match rate at ~4 points
+    src, lengths, _, tgt = data(n)
     out = model.generate(src, lengths, max_len=7, beam_size=3)
-    exact = sum(torch.equal(out.tokens[i, : lengths[i] + 1], tgt[i, : lengths[i] + 1]) for i in range(64)) / 64
-    assert exact > 0.9
+    exact = sum(torch.equal(out.tokens[i, : lengths[i] + 1], tgt[i, : lengths[i] + 1]) for i in range(n)) / n
+    # without attention the whole source passes through one fixed-size vector: harder (Cho et al. 2014)
+    assert exact > (0.9 if attention else 0.8)
     if attention:
         assert out.extras.shape[:2] == out.tokens.shape
 

@@ -13,16 +13,31 @@ without swapping tensors, ``to_empty`` and construction under a device context.
 
 Every generated test runs on CPU; none is skipped. (Run: ``python -m pytest
 tests/test_torch_module_db.py``.)
+
+With ``RNNLAB_SWAP_TORCH_NN=1`` the same tests run the way a user swaps the drop-ins in:
+``torch.nn.LSTM = rnnlab.nn.LSTM`` (and the five others, also under ``torch.nn.modules``
+and ``torch.nn.modules.rnn``) by assignment before torch's test modules are imported, so
+torch's ``module_db`` itself builds rnnlab's classes through ``torch.nn``
+(``tests/test_swap_by_assignment.py`` runs it so, in a process of its own).
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import os
 import pickle
 
 import pytest
 import torch
+
+import rnnlab.nn as rnn
+
+SWAPPED = os.environ.get("RNNLAB_SWAP_TORCH_NN") == "1"
+if SWAPPED:  # before torch's test modules read torch.nn.<name>
+    for _name in rnn.DROP_INS:
+        for _place in (torch.nn, torch.nn.modules, torch.nn.modules.rnn):
+            setattr(_place, _name, getattr(rnn, _name))
 
 pytest.importorskip("expecttest")  # torch's TestCase needs it (a test dependency)
 
@@ -42,10 +57,9 @@ from torch.testing._internal.common_utils import (  # noqa: E402
 )
 from torch.utils._pytree import tree_flatten, tree_leaves, tree_unflatten  # noqa: E402
 
-import rnnlab.nn as rnn  # noqa: E402
-
-REPLACED = {torch.nn.RNN: rnn.RNN, torch.nn.LSTM: rnn.LSTM, torch.nn.GRU: rnn.GRU,
-            torch.nn.RNNCell: rnn.RNNCell, torch.nn.LSTMCell: rnn.LSTMCell, torch.nn.GRUCell: rnn.GRUCell}
+# torch's own class -> rnnlab's (under the swap, module_db already holds rnnlab's)
+REPLACED = {rnn._torch_own(name): getattr(rnn, name) for name in rnn.DROP_INS}
+REPLACED.update({ours: ours for ours in list(REPLACED.values())})
 
 
 def _ours(info):
@@ -56,6 +70,9 @@ def _ours(info):
 
 dropin_db = [_ours(info) for info in module_db if info.module_cls in REPLACED]
 assert len(dropin_db) == 6, "torch's module_db lost an RNN entry: update REPLACED"
+if SWAPPED:
+    assert all(info.module_cls.__module__ == "rnnlab.nn" for info in module_db if info.module_cls in REPLACED), \
+        "the swap came after torch's module_db was built: run this file in a process of its own"
 
 
 def _build(info, module_input, device, dtype, training):
@@ -328,6 +345,7 @@ instantiate_device_type_tests(TestDropInModules, globals(), only_for="cpu")
 
 
 def test_every_dropin_is_the_torch_class_it_replaces():
-    for torch_cls, ours in REPLACED.items():
-        assert issubclass(ours, torch_cls)
+    for name in rnn.DROP_INS:
+        assert issubclass(getattr(rnn, name), rnn._torch_own(name))
+        assert getattr(torch.nn, name) is (getattr(rnn, name) if SWAPPED else rnn._torch_own(name))
     assert isinstance(rnn.LSTM(3, 4, 2), torch.nn.LSTM)

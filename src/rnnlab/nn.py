@@ -9,6 +9,11 @@ parameter names and order (``weight_ih_l0``, ``weight_hh_l0_reverse``, ``weight_
 the errors torch raises for bad shapes, and ``isinstance(m, torch.nn.LSTM)``. A torch
 checkpoint loads as it is, strictly.
 
+To run a model you do not own on them, swap them in by assignment before it is built
+(``torch.nn.LSTM = rnnlab.LSTM``), or for a block with :func:`patch_torch`. Nothing here
+looks torch's classes up through ``torch.nn`` after import, so the swap cannot turn a
+drop-in into a call of itself.
+
 What the layers add is rnnlab's backends (``backend=``, :mod:`rnnlab.recurrent`) and a
 ``lengths=`` argument:
 
@@ -35,15 +40,65 @@ siblings are the other kind: rnnlab's own cells, whose ``forward(x, state)`` ret
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable, Iterator
+
 import torch
 from torch import Tensor, nn
+from torch.nn.modules import rnn as _torch_rnn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import State, fused_cell_step, standard_step
 from .recurrent import RecurrentBackends, check_lengths
 from .recurrent.backends import check_available, check_backend_args, tracing
 
-__all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
+DROP_INS = ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")  # the torch.nn names this module replaces
+__all__ = [*DROP_INS, "DROP_INS", "patch_torch"]
+
+
+def _torch_own(name: str) -> type[nn.Module]:
+    """torch's own ``torch.nn.<name>``, held here once so that nothing below looks it up
+    through ``torch.nn`` again.
+
+    Users swap a drop-in in by assignment (``torch.nn.LSTM = rnnlab.LSTM``) so that code
+    they do not own builds ours; from then on ``nn.LSTM`` is our class, and calling
+    ``nn.LSTM.__init__`` from inside it would recurse forever. The class is found by where
+    torch defined it (``torch.nn.modules.rnn``), walking the MRO, so that even a module
+    attribute already swapped (say, rnnlab reloaded after a swap) gives torch's class."""
+    for cls in getattr(_torch_rnn, name).__mro__:
+        if cls.__module__ == _torch_rnn.__name__ and cls.__name__ == name:
+            return cls
+    raise ImportError(f"torch.nn.modules.rnn.{name}: torch's own class is not in its MRO; restore the attribute "
+                      f"to torch's class before importing rnnlab")
+
+
+_TorchRNN, _TorchLSTM, _TorchGRU = _torch_own("RNN"), _torch_own("LSTM"), _torch_own("GRU")
+_TorchRNNCell, _TorchLSTMCell, _TorchGRUCell = _torch_own("RNNCell"), _torch_own("LSTMCell"), _torch_own("GRUCell")
+
+
+@contextlib.contextmanager
+def patch_torch(names: Iterable[str] = DROP_INS) -> Iterator[None]:
+    """Within the block, ``torch.nn.<name>`` is rnnlab's drop-in (also under
+    ``torch.nn.modules`` and ``torch.nn.modules.rnn``, where code may import it from), so
+    a model you do not own builds rnnlab's layers; torch's classes are back afterwards,
+    also on error. The same as assigning ``torch.nn.LSTM = rnnlab.LSTM`` by hand, which
+    works too; the modules built keep rnnlab's class after the block.
+
+    ``names``: which of :data:`DROP_INS` to swap, e.g. ``("LSTM",)``; an unknown name is
+    a ValueError listing them."""
+    names = tuple(names)
+    unknown = sorted(set(names) - set(DROP_INS))
+    if unknown:
+        raise ValueError(f"names: {unknown} are not drop-ins; choose from {list(DROP_INS)}")
+    places = (nn, nn.modules, _torch_rnn)
+    saved = [(place, name, getattr(place, name)) for place in places for name in names]
+    try:
+        for place, name, _ in saved:
+            setattr(place, name, globals()[name])
+        yield
+    finally:
+        for place, name, original in saved:
+            setattr(place, name, original)
 
 
 def _check_types(**args) -> None:
@@ -251,30 +306,32 @@ class _DropInLayer(RecurrentBackends):
         return s if self.backend == "auto" else f"{s}, backend={self.backend!r}"
 
 
-class RNN(_DropInLayer, nn.RNN):
+class RNN(_DropInLayer, _TorchRNN):
     """Drop-in for ``torch.nn.RNN`` (Elman network): a subclass with the same arguments,
     parameters and results, plus ``lengths=`` and rnnlab's backends (:mod:`rnnlab.nn`)."""
 
-    _torch_class = nn.RNN
+    _torch_class = _TorchRNN
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, backend: str = "auto", compile_steps: int = 1):
+                 device=None, dtype=None, *, backend: str = "auto", compile_steps: int = 1, **torch_kwargs):
+        # torch_kwargs: what torch's own __init__ judges, so its errors are torch's (e.g. ``proj_size``:
+        # "ValueError: proj_size argument is only supported for LSTM, not RNN or GRU")
         _check_types(num_layers=num_layers, bidirectional=bidirectional)
-        nn.RNN.__init__(self, input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias,
-                        batch_first=batch_first, dropout=dropout, bidirectional=bidirectional, device=device,
-                        dtype=dtype)
+        _TorchRNN.__init__(self, input_size, hidden_size, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias,
+                           batch_first=batch_first, dropout=dropout, bidirectional=bidirectional, device=device,
+                           dtype=dtype, **torch_kwargs)
         self._setup(backend, compile_steps)
 
     def _torch_config(self) -> dict:
         return {**super()._torch_config(), "nonlinearity": self.nonlinearity}
 
     @staticmethod
-    def _own_config(module: nn.RNN) -> dict:
+    def _own_config(module: _TorchRNN) -> dict:
         return {"nonlinearity": module.nonlinearity}
 
 
-class LSTM(_DropInLayer, nn.LSTM):
+class LSTM(_DropInLayer, _TorchLSTM):
     """Drop-in for ``torch.nn.LSTM``: a subclass with the same arguments (``proj_size``
     included), parameters and results, plus ``lengths=`` and rnnlab's backends
     (:mod:`rnnlab.nn`).
@@ -285,7 +342,7 @@ class LSTM(_DropInLayer, nn.LSTM):
     initialisation: :class:`rnnlab.Recurrent` with ``rnnlab.cells.LSTMCell``.
     """
 
-    _torch_class = nn.LSTM
+    _torch_class = _TorchLSTM
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
@@ -293,9 +350,9 @@ class LSTM(_DropInLayer, nn.LSTM):
                  forget_bias: float | None = None):
         _check_types(num_layers=num_layers, bidirectional=bidirectional, proj_size=proj_size)
         self.__dict__["forget_bias"] = forget_bias  # read by reset_parameters, which torch's __init__ calls
-        nn.LSTM.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
-                         dropout=dropout, bidirectional=bidirectional, proj_size=proj_size, device=device,
-                         dtype=dtype)
+        _TorchLSTM.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
+                            dropout=dropout, bidirectional=bidirectional, proj_size=proj_size, device=device,
+                            dtype=dtype)
         self._setup(backend, compile_steps)
 
     def reset_parameters(self) -> None:
@@ -316,22 +373,23 @@ class LSTM(_DropInLayer, nn.LSTM):
         return {**super()._torch_config(), "proj_size": self.proj_size}
 
     @staticmethod
-    def _own_config(module: nn.LSTM) -> dict:
+    def _own_config(module: _TorchLSTM) -> dict:
         return {"proj_size": module.proj_size}
 
 
-class GRU(_DropInLayer, nn.GRU):
+class GRU(_DropInLayer, _TorchGRU):
     """Drop-in for ``torch.nn.GRU``: a subclass with the same arguments, parameters and
     results, plus ``lengths=`` and rnnlab's backends (:mod:`rnnlab.nn`)."""
 
-    _torch_class = nn.GRU
+    _torch_class = _TorchGRU
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device=None, dtype=None, *, backend: str = "auto", compile_steps: int = 1):
+                 device=None, dtype=None, *, backend: str = "auto", compile_steps: int = 1, **torch_kwargs):
+        # torch_kwargs: judged by torch's own __init__ (``proj_size`` is its ValueError), as for RNN
         _check_types(num_layers=num_layers, bidirectional=bidirectional)
-        nn.GRU.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
-                        dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
+        _TorchGRU.__init__(self, input_size, hidden_size, num_layers=num_layers, bias=bias, batch_first=batch_first,
+                           dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype, **torch_kwargs)
         self._setup(backend, compile_steps)
 
 
@@ -373,22 +431,22 @@ class _DropInCell:
                      for s in self.state_size)
 
 
-class RNNCell(_DropInCell, nn.RNNCell):
+class RNNCell(_DropInCell, _TorchRNNCell):
     """Drop-in for ``torch.nn.RNNCell``: ``forward(input, hx=None) -> h`` as torch's
     (it is torch's), plus rnnlab's cell protocol (:mod:`rnnlab.nn`)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
                  device=None, dtype=None):
         self._check(input_size, hidden_size)
-        nn.RNNCell.__init__(self, input_size, hidden_size, bias=bias, nonlinearity=nonlinearity, device=device,
-                            dtype=dtype)
+        _TorchRNNCell.__init__(self, input_size, hidden_size, bias=bias, nonlinearity=nonlinearity, device=device,
+                               dtype=dtype)
 
     @property
     def mode(self) -> str:
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
 
 
-class LSTMCell(_DropInCell, nn.LSTMCell):
+class LSTMCell(_DropInCell, _TorchLSTMCell):
     """Drop-in for ``torch.nn.LSTMCell``: ``forward(input, hx=None) -> (h, c)`` as torch's
     (it is torch's), plus rnnlab's cell protocol (:mod:`rnnlab.nn`)."""
 
@@ -396,10 +454,10 @@ class LSTMCell(_DropInCell, nn.LSTMCell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         self._check(input_size, hidden_size)
-        nn.LSTMCell.__init__(self, input_size, hidden_size, bias=bias, device=device, dtype=dtype)
+        _TorchLSTMCell.__init__(self, input_size, hidden_size, bias=bias, device=device, dtype=dtype)
 
 
-class GRUCell(_DropInCell, nn.GRUCell):
+class GRUCell(_DropInCell, _TorchGRUCell):
     """Drop-in for ``torch.nn.GRUCell``: ``forward(input, hx=None) -> h`` as torch's (it is
     torch's), plus rnnlab's cell protocol (:mod:`rnnlab.nn`)."""
 
@@ -407,4 +465,4 @@ class GRUCell(_DropInCell, nn.GRUCell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         self._check(input_size, hidden_size)
-        nn.GRUCell.__init__(self, input_size, hidden_size, bias=bias, device=device, dtype=dtype)
+        _TorchGRUCell.__init__(self, input_size, hidden_size, bias=bias, device=device, dtype=dtype)

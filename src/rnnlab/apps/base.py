@@ -85,10 +85,37 @@ class App:
     #: (``"train.epochs"``); ≤ 2 minutes on 2 CPU cores, and still beats the app's baseline
     quick: dict[str, Any] = {}
 
+    #: Each model family's own defaults, for apps whose ``model`` key picks another family
+    #: than the app's recurrent network (``{"transformer": {"train.lr": 5e-4, ...}}``):
+    #: applied over ``Config()`` when ``model`` names the family. A Transformer does not
+    #: train at a recurrent network's learning rate without warm-up, so it must not
+    #: inherit those settings. ``family_quick``: the same, over :attr:`quick`, for
+    #: ``--quick`` (sizes that train in the quick budget). Keys the user sets still win.
+    family_defaults: dict[str, dict[str, Any]] = {}
+    family_quick: dict[str, dict[str, Any]] = {}
+
     # ---- to implement -------------------------------------------------------
-    def quick_config(self) -> Any:
-        """``Config()`` with the :attr:`quick` overrides."""
-        return set_fields(self.Config(), self.quick, f"{self.name} quick")
+    def quick_config(self, family: str | None = None) -> Any:
+        """``Config()`` with the :attr:`quick` overrides (and, for ``family``, its
+        :attr:`family_defaults` and :attr:`family_quick`)."""
+        return self.base_config(family, quick=True)
+
+    def base_config(self, family: str | None = None, quick: bool = False) -> Any:
+        """``Config()``, with ``--quick``'s overrides if ``quick``, then ``family``'s
+        own defaults (``model=family``; see :attr:`family_defaults`); ``--quick`` with a
+        family adds :attr:`family_quick` on top."""
+        cfg = set_fields(self.Config(), self.quick, f"{self.name} quick") if quick else self.Config()
+        if family in self.family_defaults:
+            cfg = set_fields(cfg, {**self.family_defaults[family], "model": family}, f"{self.name} {family} defaults")
+            if quick:
+                cfg = set_fields(cfg, self.family_quick.get(family, {}), f"{self.name} quick {family}")
+        return cfg
+
+    def family_values(self, family: str | None, quick: bool = False) -> dict[str, Any]:
+        """The ``--set`` keys ``family`` changes from the app's (quick) defaults."""
+        if family not in self.family_defaults:
+            return {}
+        return {**self.family_defaults[family], **(self.family_quick.get(family, {}) if quick else {})}
 
     def fit(self, cfg: Any, ctx: RunContext) -> dict[str, float]:
         raise NotImplementedError
@@ -126,7 +153,19 @@ class App:
 
     def make_config(self, data: str | None = None, quick: bool = False, epochs: int | None = None,
                     seed: int | None = None, overrides: list[str] | None = None) -> Any:
-        cfg = self.quick_config() if quick else self.Config()
+        """The config of a new run: the app's defaults (``--quick``'s if ``quick``), those
+        of the model family that ``model`` names after the user's keys are applied
+        (:attr:`family_defaults`), then the user's ``data`` / ``epochs`` / ``seed`` and
+        ``--set`` keys, which win over both."""
+        cfg = self._with_user_keys(self.base_config(None, quick), data, epochs, seed, overrides)
+        family = getattr(cfg, "model", None)
+        if family in self.family_defaults:
+            cfg = self._with_user_keys(self.base_config(family, quick), data, epochs, seed, overrides)
+        return cfg
+
+    @staticmethod
+    def _with_user_keys(cfg: Any, data: str | None, epochs: int | None, seed: int | None,
+                        overrides: list[str] | None) -> Any:
         try:
             if data is not None:
                 cfg = dataclasses.replace(cfg, data=data)

@@ -7,7 +7,9 @@ directory, and :func:`load` reads one back.
 Parameters: every key of the app's ``Config`` except the data (given to ``fit``), with
 the ``train`` section's keys (``epochs``, ``lr``, ``seed``, ...) at the top level; list
 defaults appear as tuples (scikit-learn wants immutable defaults). ``verbose``: 0 is
-silent, 1 shows the training progress.
+silent, 1 shows the training progress. ``model="transformer"`` (where the app offers it)
+takes the Transformer's own training defaults (the app's ``family_defaults``: learning
+rate, warm-up, schedule) for every parameter left at its default.
 """
 
 from __future__ import annotations
@@ -146,6 +148,12 @@ class RunBackedEstimator:
     def _config(self, **data: Any) -> Any:
         """The app's config from this estimator's parameters and ``data`` (the keys fit fills)."""
         params = {k: getattr(self, k) for k in self._defaults if k != "verbose"}
+        # model="transformer" (say) brings that family's own defaults (App.family_defaults) for
+        # the parameters left at the estimator's defaults; a parameter given another value wins
+        for key, value in self._app.family_values(params.get("model")).items():
+            flat = key.rsplit(".", 1)[-1]
+            if flat in params and params[flat] == self._defaults[flat]:
+                params[flat] = value
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
         train_keys = {f.name for f in dataclasses.fields(self._app.Config().train)}
         raw = {k: v for k, v in params.items() if k not in train_keys}

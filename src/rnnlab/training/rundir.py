@@ -15,6 +15,8 @@ from .io import read_json, write_json
 __all__ = ["new_run_dir", "write_run_config", "read_run_config", "write_metrics", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = Path("runs")
+#: the top level of a run's config.json (the app's own keys are inside "config")
+RUN_CONFIG_KEYS = ("app", "rnnlab_version", "processes", "config", "data")
 
 
 def new_run_dir(out: str | Path | None, app: str) -> Path:
@@ -46,6 +48,10 @@ def read_run_config(run_dir: str | Path, app: str | None = None) -> dict[str, An
     cfg = read_json(path / "config.json", "run configuration (config.json)")
     if not isinstance(cfg, dict) or "app" not in cfg or "config" not in cfg:
         raise InputError(f"{path / 'config.json'}: not an rnnlab run configuration (keys 'app' and 'config' missing)")
+    unknown = sorted(set(cfg) - set(RUN_CONFIG_KEYS))
+    if unknown:  # a hand edit or a typo: refused, as --set refuses an unknown key, never silently ignored
+        raise InputError(f"{path / 'config.json'}: unknown top-level key(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(RUN_CONFIG_KEYS)} (the app's settings go inside 'config')")
     if app is not None and cfg["app"] != app:
         raise InputError(f"{path}: this run was made by 'rnnlab {cfg['app']}', not 'rnnlab {app}'; "
                          f"use 'rnnlab {cfg['app']} ...' with it")

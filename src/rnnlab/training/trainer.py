@@ -40,7 +40,7 @@ from .signals import StopRequests
 __all__ = ["TrainConfig", "Trainer", "detach_state", "split_time", "shard_batch"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("none", "cosine", "step", "plateau")
+SCHEDULES = ("none", "cosine", "step", "plateau", "inverse_sqrt")
 
 
 @dataclass
@@ -52,7 +52,11 @@ class TrainConfig:
     training time (this process; checked after every batch; the run stays resumable). lr, optimizer (adam | adamw | sgd | rmsprop),
     weight_decay, momentum (sgd, rmsprop). schedule: none | cosine (to 0 over the epochs)
     | step (× lr_gamma every lr_step_epochs) | plateau (× lr_gamma when the monitored
-    metric stalls for lr_step_epochs). clip_norm: clip the global gradient norm (None: no
+    metric stalls for lr_step_epochs) | inverse_sqrt (after the warm-up, × sqrt(warmup_steps
+    / step): Vaswani et al.'s schedule; needs warmup_steps >= 1). warmup_steps: the
+    learning rate rises linearly from lr / warmup_steps to lr over the first warmup_steps
+    optimiser steps, on top of any schedule (0: none; what a Transformer needs to start
+    training at a useful lr, Vaswani et al. 2017, Liu et al. 2020). clip_norm: clip the global gradient norm (None: no
     clipping; the norm is logged either way). tbptt_steps: truncated BPTT chunk length
     (None: full BPTT). stateful: carry state across consecutive batches. patience: stop
     after this many epochs without improvement of ``monitor`` (None: never).
@@ -71,6 +75,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     schedule: str = "none"
+    warmup_steps: int = 0
     lr_step_epochs: int = 10
     lr_gamma: float = 0.5
     clip_norm: float | None = 1.0
@@ -98,6 +103,22 @@ class TrainConfig:
             raise ValueError(f"keep_checkpoints: must be >= 1, got {self.keep_checkpoints}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every: must be >= 0, got {self.checkpoint_every}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps: must be >= 0, got {self.warmup_steps}")
+        if self.schedule == "inverse_sqrt" and self.warmup_steps < 1:
+            raise ValueError("schedule: inverse_sqrt decays from the end of the warm-up; set warmup_steps >= 1 "
+                             "(e.g. --set train.warmup_steps=400)")
+
+    def step_factor(self, step: int) -> float:
+        """The multiplier of the learning rate at optimiser step ``step`` (0-based) from
+        the per-step parts of the schedule: the linear warm-up and ``inverse_sqrt``. The
+        per-epoch schedules (cosine, step, plateau) act on ``lr`` itself, so the two
+        compose. A function of the step alone, so a resumed run continues it exactly."""
+        n, w = step + 1, self.warmup_steps
+        factor = n / w if n < w else 1.0
+        if self.schedule == "inverse_sqrt" and n > w:
+            factor = math.sqrt(w / n)
+        return factor
 
 
 def detach_state(state: Any) -> Any:
@@ -356,11 +377,26 @@ class Trainer:
             norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
             if not math.isfinite(norm):
                 raise self._diverged("gradient norm", norm, st)
-            self.optimizer.step()
+            self._optimizer_step(c.step_factor(st["global_step"]))
             st["global_step"] += 1
             carry = detach_state(carry)
             total += value
         return total / len(chunks), norm, carry
+
+    def _optimizer_step(self, factor: float) -> None:
+        """One optimiser step at ``factor`` × each group's learning rate; the groups keep
+        their own ``lr`` (the per-epoch schedulers' and checkpoints' value) untouched."""
+        if factor == 1.0:
+            self.optimizer.step()
+            return
+        scheduled = [group["lr"] for group in self.optimizer.param_groups]
+        for group, lr in zip(self.optimizer.param_groups, scheduled):
+            group["lr"] = lr * factor
+        try:
+            self.optimizer.step()
+        finally:
+            for group, lr in zip(self.optimizer.param_groups, scheduled):
+                group["lr"] = lr
 
     def _diverged(self, what: str, value: float, st: dict) -> TrainingDiverged:
         where = f"; the last good checkpoints in {self.run_dir / CHECKPOINT_DIR} are intact" if self.writes else ""
@@ -377,7 +413,9 @@ class Trainer:
         c = self.config
         row = {"epoch": st["epoch"] + 1, "step": st["global_step"],
                "train_loss": st["epoch_loss_sum"] / max(st["epoch_batches"], 1),
-               "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(seconds, 3),
+               "grad_norm": grad_norm,  # the lr of the epoch's last step (warm-up and inverse_sqrt included)
+               "lr": self.optimizer.param_groups[0]["lr"] * c.step_factor(max(st["global_step"] - 1, 0)),
+               "seconds": round(seconds, 3),
                "elapsed_s": round((self.history[-1]["elapsed_s"] if self.history else 0.0) + seconds, 3)}
         if self.evaluate_fn is not None:
             self.model.eval()
