@@ -37,10 +37,12 @@ def params(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("optimizer,schedule", [("adam", "cosine"), ("sgd", "step"), ("rmsprop", "none"),
-                                                ("adamw", "none")])
-def test_resume_gives_identical_weights(tmp_path, optimizer, schedule):
-    cfg = dict(epochs=3, optimizer=optimizer, schedule=schedule, lr=0.01, lr_step_epochs=1, seed=7)
+@pytest.mark.parametrize("optimizer,schedule,warmup", [("adam", "cosine", 0), ("sgd", "step", 0),
+                                                       ("rmsprop", "none", 0), ("adamw", "none", 0),
+                                                       ("adam", "inverse_sqrt", 4), ("adam", "cosine", 8)])
+def test_resume_gives_identical_weights(tmp_path, optimizer, schedule, warmup):
+    cfg = dict(epochs=3, optimizer=optimizer, schedule=schedule, lr=0.01, lr_step_epochs=1, seed=7,
+               warmup_steps=warmup)
     model, loss_fn, batches = regression_setup()
     Trainer(model, loss_fn, TrainConfig(**cfg), run_dir=tmp_path / "a", verbose=False).fit(batches)
     full = params(model)
@@ -113,6 +115,43 @@ def test_clipping_bounds_the_update():
     delta = torch.cat([(model.state_dict()[k] - before[k]).flatten() for k in before])
     assert delta.norm() <= 0.5 + 1e-5
     assert hist[0]["grad_norm"] > 1e6  # the logged norm is the one before clipping
+
+
+def test_warmup_and_inverse_sqrt_scale_each_step_and_compose_with_epoch_schedules():
+    """With plain SGD and a gradient of exactly 1, each step moves the weight by the
+    learning rate it used: linear warm-up to lr over warmup_steps, then lr (or, with
+    inverse_sqrt, lr * sqrt(warmup / step)); a per-epoch schedule scales on top."""
+
+    def used_lrs(**cfg):
+        model = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            model.weight.fill_(0.0)
+        seen = []
+
+        def loss_fn(m, batch):
+            seen.append(m.weight.item())
+            return m(batch[0]).sum()  # d loss / d w = 1
+
+        batches = [(torch.ones(1, 1),)] * 4
+        Trainer(model, loss_fn, TrainConfig(optimizer="sgd", momentum=0.0, clip_norm=None, monitor=None, **cfg),
+                verbose=False).fit(batches)
+        seen.append(model.weight.item())
+        return [round(a - b, 6) for a, b in zip(seen, seen[1:])]
+
+    assert used_lrs(epochs=2, lr=0.4, warmup_steps=4) == [0.1, 0.2, 0.3, 0.4, 0.4, 0.4, 0.4, 0.4]
+    inv = used_lrs(epochs=2, lr=0.4, warmup_steps=2, schedule="inverse_sqrt")
+    assert inv == [round(0.4 * f, 6) for f in (0.5, 1, (2 / 3) ** 0.5, (2 / 4) ** 0.5, (2 / 5) ** 0.5,
+                                                 (2 / 6) ** 0.5, (2 / 7) ** 0.5, (2 / 8) ** 0.5)]
+    # step: x 0.5 after each epoch, the warm-up (6 steps) running across the epoch boundary
+    stepped = used_lrs(epochs=2, lr=0.6, warmup_steps=6, schedule="step", lr_step_epochs=1, lr_gamma=0.5)
+    assert stepped == [0.1, 0.2, 0.3, 0.4, 0.25, 0.3, 0.3, 0.3]
+
+
+def test_inverse_sqrt_without_warmup_and_a_negative_warmup_are_refused():
+    with pytest.raises(ValueError, match="inverse_sqrt decays from the end of the warm-up"):
+        TrainConfig(schedule="inverse_sqrt")
+    with pytest.raises(ValueError, match="warmup_steps: must be >= 0"):
+        TrainConfig(warmup_steps=-1)
 
 
 def test_planted_nan_stops_cleanly_and_keeps_checkpoint(tmp_path):

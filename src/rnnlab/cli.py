@@ -72,11 +72,13 @@ def app_group(app: App) -> typer.Typer:
             _print_metrics(run_dir, json.loads((run_dir / "metrics.json").read_text()))
 
     @group.command("config")
-    def config(quick: bool = typer.Option(False, "--quick", help="Show the --quick configuration.")):
-        """Print the default configuration: every key --set can change, with its value."""
+    def config(quick: bool = typer.Option(False, "--quick", help="Show the --quick configuration."),
+               set_: Optional[list[str]] = typer.Option(None, "--set", help="As train takes it: e.g. --set "
+                                                        "model=transformer shows that model's own defaults.")):
+        """Print the configuration train would use: every key --set can change, with its value."""
         from .training import to_dict
 
-        typer.echo(json.dumps(to_dict(app.quick_config() if quick else app.Config()), indent=2))
+        typer.echo(json.dumps(to_dict(guarded(lambda: app.make_config(quick=quick, overrides=set_))), indent=2))
 
     @group.command("evaluate")
     def evaluate(run_dir: Path = typer.Argument(..., help="A run directory made by this app's train.")):
@@ -138,9 +140,10 @@ def demo(
     only: Optional[list[str]] = typer.Option(None, "--app", help="Run only these apps."),
 ):
     """Run every installed app's --quick training on its embedded data; write one report."""
-    from .demo import run_demo
+    from .demo import run_demo, times_table
 
-    path, failed = guarded(lambda: run_demo(APPS, MISSING, out, only))
+    path, failed, times = guarded(lambda: run_demo(APPS, MISSING, out, only))
+    typer.echo(times_table(times, failed))
     typer.echo(f"report: {path}")
     if failed:
         typer.echo(f"failed: {', '.join(failed)}", err=True)

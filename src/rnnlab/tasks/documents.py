@@ -10,12 +10,40 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.documents import PAD_ID, Document, encode_document, split_sentences, split_words
+from ..data.documents import (PAD_ID, Document, drop_duplicates, encode_document, load_documents, split_sentences,
+                              split_words)
+from ..errors import InputError
+from .classification import stratified_split
 from ..models.ensemble import Ensemble
 from ..training.batches import bucketed_by_length
 
 __all__ = ["DocBatches", "encode_documents", "explain_document", "explain_html", "tfidf_lr_accuracy",
            "tfidf_lr_predict"]
+
+
+def document_splits(data: str, test: str | None, text_column: str, label_column: str, encoding: str, errors: str,
+                    seed: int, log=lambda m: None) -> tuple[list[Document], list[Document]]:
+    """(training, test) documents: ``data`` without its exact duplicates (counted in the
+    log), and ``test`` read from its own source, or ``"none"`` (every document trains),
+    or null (a stratified 20% of ``data`` held out by ``seed``). Two classes at least, and
+    no test class unseen in training, else an InputError naming the source."""
+    docs, dropped = drop_duplicates(load_documents(data, text_column, label_column, encoding, errors))
+    if dropped:
+        log(f"docs: {dropped} exact duplicate document(s) removed before splitting")
+    if test == "none":  # every document trains (the DocumentClassifier estimator)
+        train, held_out = docs, []
+    elif test:
+        train, held_out = docs, load_documents(test, text_column, label_column, encoding, errors)
+    else:
+        keep, held = stratified_split([d.label for d in docs], 0.2, seed)
+        train, held_out = [docs[i] for i in keep], [docs[i] for i in held]
+    classes = sorted({d.label for d in train})
+    if len(classes) < 2:
+        raise InputError(f"--data {data}: only one class ({classes[0]!r}); classification needs two or more")
+    unseen = sorted({d.label for d in held_out} - set(classes))
+    if unseen:
+        raise InputError(f"{test or data}: class(es) {unseen} appear in the test data but never in training")
+    return train, held_out
 
 
 def encode_documents(texts: list[str], vocab, max_sentences: int, max_words: int,
