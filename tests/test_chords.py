@@ -202,3 +202,22 @@ def test_bar_unit_trains_and_harmonizes_a_chord_per_bar(tmp_path, cli):
     assert code == 2 and "unit" in err
     code, _, err = cli("chords", "train", "--quick", "--set", "dnn_hmm_context=-1", "--out", str(tmp_path / "bad"))
     assert code == 2 and "dnn_hmm_context" in err and not (tmp_path / "bad").exists()
+
+
+def test_chorales_parse_on_every_core_in_order_as_one_core_would(tmp_path, monkeypatch):
+    """The cold parse runs over worker processes (issue 35: it was a third of the demo's
+    cold time); it gives the pieces of a one-core parse, in corpus order, and the cache
+    gives them back to the digit."""
+    from rnnlab.data import music
+
+    monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path / "pool"))
+    pooled = music.chorale_pieces(10)
+    cached = music.chorale_pieces(10)
+    assert [p.name for p in cached] == [p.name for p in pooled]
+    assert all(np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y) for a, b in zip(cached, pooled))
+    monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path / "serial"))
+    monkeypatch.setattr(music.os, "cpu_count", lambda: 1)
+    serial = music.chorale_pieces(10)
+    assert [p.name for p in pooled] == [p.name for p in serial] and len(serial) >= 6
+    for a, b in zip(pooled, serial):
+        assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y) and a.shift == b.shift

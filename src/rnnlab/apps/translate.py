@@ -128,9 +128,10 @@ class TranslateApp(App):
     summary = "GRU encoder-decoder with additive attention: written dates in English and Spanish → ISO dates"
     Config = TranslateConfig
 
+    # 2 epochs: 100% exact on seeds 0-2 in ~25 s (4 epochs, as before, took twice as long for the same)
     quick = {
         "n_generated": 16000, "embed_size": 32, "hidden_size": 128, "dropout": 0.0, "label_smoothing": 0.0,
-        "beam_size": 1, "eval_limit": 0, "train.epochs": 4, "train.lr": 0.003, "train.patience": None,
+        "beam_size": 1, "eval_limit": 0, "train.epochs": 2, "train.lr": 0.003, "train.patience": None,
         "train.log_every": 50
     }
     # A Transformer does not train at the GRU's Adam 3e-3 without warm-up (quick: BLEU 5.6, 0% exact);

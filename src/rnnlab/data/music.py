@@ -208,11 +208,67 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("RNNLAB_CACHE", Path.home() / ".cache" / "rnnlab"))
 
 
+def _chorale_piece(path: str) -> Piece | None:
+    """One corpus file as a piece; None for what the chorales set leaves out (not four
+    parts, an unsupported metre, unparsable). ``forceSource``: music21 would otherwise
+    pickle every parsed score into its scratch folder, a write that costs a quarter of the
+    parse and that nothing reads back (the pieces themselves are cached)."""
+    from music21 import corpus
+
+    try:
+        score = corpus.parse(path, forceSource=True)
+    except Exception:
+        return None
+    if len(score.parts) != 4:
+        return None  # only four-part chorales
+    try:
+        return piece_from_score(score, Path(path).stem)
+    except InputError:
+        return None
+
+
+def _parse_all(fn, items: list, log=lambda m: None, what: str = "chorales") -> list:
+    """``[fn(item) for item in items]``, in that order, over the machine's cores (music21
+    parsing is pure Python, one core each: 2 cores halve a cold run's wait). Worker
+    processes are spawned, not forked, so that no torch thread pool is copied into them."""
+    import concurrent.futures
+    import multiprocessing
+
+    workers = min(len(items), os.cpu_count() or 1, 8)
+    if workers < 2 or len(items) < 8:
+        return [fn(item) for item in items]
+    out = []
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i, result in enumerate(pool.map(fn, items, chunksize=4)):
+            out.append(result)
+            if (i + 1) % 50 == 0:
+                log(f"parsed {i + 1}/{len(items)} {what}")
+    return out
+
+
+def _piece_json(q: Piece) -> dict:
+    return {"name": q.name, "x": q.x.round(4).tolist(), "y": q.y.tolist(), "shift": q.shift}
+
+
+def _piece_of_json(d: dict) -> Piece:
+    return Piece(d["name"], np.array(d["x"]), np.array(d["y"], dtype=np.int64), int(d.get("shift", 0)))
+
+
+def _read_cache(cache: Path) -> list | None:
+    if cache.exists():
+        try:
+            return json.loads(cache.read_text())
+        except json.JSONDecodeError:
+            pass  # a damaged cache is rebuilt
+    return None
+
+
 def chorale_pieces(limit: int | None = None, log=lambda m: None) -> list[Piece]:
     """The four-part Bach chorales music21 ships, as key-normalised beat sequences.
 
-    Parsing takes minutes, so the result is cached as JSON (``~/.cache/rnnlab``, or
-    ``$RNNLAB_CACHE``) keyed by the music21 version and the file list.
+    Parsing takes a while (about 0.25 s a chorale on one core), so it runs on every core
+    and the result is cached as JSON (``~/.cache/rnnlab``, or ``$RNNLAB_CACHE``) keyed by
+    the music21 version and the file list.
     """
     import music21
     from music21 import corpus
@@ -222,30 +278,18 @@ def chorale_pieces(limit: int | None = None, log=lambda m: None) -> list[Piece]:
         paths = paths[:limit]
     key = hashlib.sha1((FEATURES_VERSION + music21.__version__ + "|".join(paths)).encode()).hexdigest()[:12]
     cache = _cache_dir() / f"chorales-{key}.json"
-    if cache.exists():
+    data = _read_cache(cache)
+    if data is not None:
         try:
-            data = json.loads(cache.read_text())
-            return [Piece(d["name"], np.array(d["x"]), np.array(d["y"], dtype=np.int64)) for d in data]
-        except (json.JSONDecodeError, KeyError):
-            pass  # a damaged cache is rebuilt
-    pieces = []
-    for i, p in enumerate(paths):
-        try:
-            score = corpus.parse(p)
-        except Exception:
-            continue
-        if len(score.parts) != 4:
-            continue  # only four-part chorales
-        try:
-            pieces.append(piece_from_score(score, Path(p).stem))
-        except InputError:
-            continue
-        if (i + 1) % 50 == 0:
-            log(f"parsed {i + 1}/{len(paths)} chorales")
+            return [_piece_of_json(d) for d in data]
+        except (KeyError, TypeError):
+            pass
+    log(f"parsing {len(paths)} chorales with music21 (once; cached in {cache.parent})")
+    rows = [_piece_json(p) for p in _parse_all(_chorale_piece, paths, log) if p is not None]
     from ..files import atomic_write
 
-    atomic_write(cache, json.dumps([{"name": q.name, "x": q.x.round(4).tolist(), "y": q.y.tolist()} for q in pieces]))
-    return pieces
+    atomic_write(cache, json.dumps(rows))
+    return [_piece_of_json(d) for d in rows]  # as a later run reads them from the cache, to the digit
 
 
 def load_melody(path: str, part: int | None = None):
@@ -304,33 +348,55 @@ def transpose_label(label: int, semitones: int) -> int:
 def riemenschneider_analyses(log=lambda m: None) -> list[tuple[Piece, np.ndarray]]:
     """The 20 human Roman-numeral analyses music21 ships (riemenschneider001-020), each
     with its chorale: ``(key-normalised piece, human chord per beat in the piece's own
-    key)``. Analyses whose chorale is not in the corpus are skipped."""
+    key)``. Analyses whose chorale is not in the corpus are skipped, and said. Parsed on
+    every core once, then cached beside the chorales (every chords run scores them)."""
+    import music21
+
+    key = hashlib.sha1((FEATURES_VERSION + music21.__version__ + "riemenschneider001-020").encode()).hexdigest()[:12]
+    cache = _cache_dir() / f"riemenschneider-{key}.json"
+    data = _read_cache(cache)
+    if data is not None:
+        try:
+            return [(_piece_of_json(d["piece"]), np.array(d["human"], dtype=np.int64)) for d in data]
+        except (KeyError, TypeError):
+            pass
+    out = []
+    for i, pair in enumerate(_parse_all(_riemenschneider_pair, list(range(1, 21)), log, "analyses"), 1):
+        if isinstance(pair, str):  # a missing or unparsable pair is skipped, and said
+            log(f"riemenschneider{i:03d}: skipped ({pair})")
+        else:
+            out.append(pair)
+    from ..files import atomic_write
+
+    rows = [{"piece": _piece_json(p), "human": h.tolist()} for p, h in out]
+    atomic_write(cache, json.dumps(rows))
+    return [(_piece_of_json(d["piece"]), np.array(d["human"], dtype=np.int64)) for d in rows]  # as cached
+
+
+def _riemenschneider_pair(i: int) -> tuple[Piece, np.ndarray] | str:
+    """Analysis ``i`` and its chorale (see :func:`riemenschneider_analyses`), or why not."""
     from music21 import corpus, roman
 
-    out = []
-    for i in range(1, 21):
-        path = f"bach/choraleAnalyses/riemenschneider{i:03d}.rntxt"
-        try:
-            text = Path(corpus.getWork(path)).read_text(encoding="utf-8")
-            bwv = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("BWV:"))
-            analysis = corpus.parse(path, format="romantext")
-            score = corpus.parse(f"bach/bwv{bwv}")
-            piece = piece_from_score(score, f"bwv{bwv}")
-        except Exception as e:  # a missing or unparsable pair is skipped, and said
-            log(f"riemenschneider{i:03d}: skipped ({type(e).__name__})")
-            continue
-        rns = [(float(r.offset), float(r.offset + r.quarterLength), r)
-               for r in analysis.flatten().getElementsByClass(roman.RomanNumeral)]
-        human = np.full(len(piece.y), REST, dtype=np.int64)
-        for b in range(len(human)):
-            for start, end, r in rns:
-                if start <= b + 1e-9 < end:
-                    human[b] = chord_label(r)
-                    break
-        # A few corpus editions are in another key than the analysed one (two of the 20):
-        # move the analysis to the edition's key, the transposition that best matches the
-        # edition's own chords (ground truth only; no model is involved).
-        own = np.array([transpose_label(int(v), -piece.shift) for v in piece.y])
-        k = max(range(12), key=lambda k: int((np.array([transpose_label(int(v), k) for v in human]) == own).sum()))
-        out.append((piece, np.array([transpose_label(int(v), k) for v in human])))
-    return out
+    path = f"bach/choraleAnalyses/riemenschneider{i:03d}.rntxt"
+    try:
+        text = Path(corpus.getWork(path)).read_text(encoding="utf-8")
+        bwv = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("BWV:"))
+        analysis = corpus.parse(path, format="romantext", forceSource=True)
+        score = corpus.parse(f"bach/bwv{bwv}", forceSource=True)
+        piece = piece_from_score(score, f"bwv{bwv}")
+    except Exception as e:
+        return type(e).__name__
+    rns = [(float(r.offset), float(r.offset + r.quarterLength), r)
+           for r in analysis.flatten().getElementsByClass(roman.RomanNumeral)]
+    human = np.full(len(piece.y), REST, dtype=np.int64)
+    for b in range(len(human)):
+        for start, end, r in rns:
+            if start <= b + 1e-9 < end:
+                human[b] = chord_label(r)
+                break
+    # A few corpus editions are in another key than the analysed one (two of the 20):
+    # move the analysis to the edition's key, the transposition that best matches the
+    # edition's own chords (ground truth only; no model is involved).
+    own = np.array([transpose_label(int(v), -piece.shift) for v in piece.y])
+    k = max(range(12), key=lambda k: int((np.array([transpose_label(int(v), k) for v in human]) == own).sum()))
+    return piece, np.array([transpose_label(int(v), k) for v in human])
