@@ -281,11 +281,16 @@ def main() -> None:
                     help="where to run the grid (cuda: torch.nn is cuDNN; results go to speed-cuda.*)")
     ap.add_argument("--no-compile", action="store_true", help="skip the compiled backend (minutes of compiling)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed")
+    ap.add_argument("--gemm", action="store_true",
+                    help="only print this machine's GEMM peak (GFLOP/s), the figure quoted beside every time")
     ap.add_argument("--first-call", type=int, metavar="H",
                     help="only time the first call of a compiled custom LSTM cell of width H (used internally)")
     args = ap.parse_args()
     if args.first_call:
         print(first_call_seconds(args.first_call))
+        return
+    if args.gemm:
+        print(f"GEMM peak ({args.device}): {gemm_peak(args.device):.0f} GFLOP/s")
         return
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False)")

@@ -1,7 +1,6 @@
 """rnnlab chords: chord labels, Viterbi, features, harmonize end to end, bad input."""
 
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -107,7 +106,6 @@ def write_melody(path, notation="tinyNotation: 4/4 c4 d4 e4 f4 g2 e2 d4 c4 d4 e4
 
 
 def test_harmonize_end_to_end(tmp_path, cli):
-    os.environ["RNNLAB_CACHE"] = str(tmp_path / "cache")
     run = tmp_path / "run"
     code, out, err = cli("chords", "train", "--quick", "--out", str(run), "--epochs", "2",
                          "--set", "max_pieces=15", "--set", "hidden_size=16")
@@ -186,7 +184,6 @@ def test_bars_from_beats():
 
 
 def test_bar_unit_trains_and_harmonizes_a_chord_per_bar(tmp_path, cli):
-    os.environ["RNNLAB_CACHE"] = str(tmp_path / "cache")
     run = tmp_path / "bars"
     code, out, err = cli("chords", "train", "--quick", "--out", str(run), "--epochs", "2",
                          "--set", "max_pieces=15", "--set", "hidden_size=16", "--set", "unit=bar")

@@ -4,6 +4,7 @@ successor``."""
 
 from __future__ import annotations
 
+import re
 
 import pytest
 
@@ -67,49 +68,6 @@ def test_textgen_transformer_trains_samples_refuses_export_and_resumes_bit_for_b
 
 
 @pytest.mark.slow
-def test_translate_transformer_trains_evaluates_and_translates(tmp_path, cli):
-    run = tmp_path / "run"
-    code, _, err = cli("translate", "train", "--quick", *TINY, "--set", "n_generated=3000", "--epochs", "2",
-                       "--out", str(run))
-    assert code == 0, err
-    m = read_json(run / "metrics.json")
-    assert {"bleu", "chrf"} <= set(m)
-    bleu = read_json(run / "bleu.json")
-    assert bleu["model"] == "transformer" and bleu["by_source_length"]
-    assert list(run.glob("attention_*.png"))  # the last cross-attention layer's heatmaps
-    code, out, err = cli("translate", "evaluate", str(run))
-    assert code == 0, err
-    code, out, err = cli("translate", "predict", str(run), "March 3, 2001", "el 4 de mayo de 1999")
-    assert code == 0, err
-    assert len(out.strip().splitlines()) == 2
-
-
-@pytest.mark.slow
-def test_classify_and_docs_transformers_train_and_predict(tmp_path, cli):
-    run = tmp_path / "classify"
-    code, _, err = cli("classify", "train", "--quick", *TINY, "--epochs", "3", "--out", str(run))
-    assert code == 0, err
-    m = read_json(run / "metrics.json")
-    assert m["accuracy"] > m["baseline_majority_accuracy"]  # JapaneseVowels: 9 speakers
-    code, out, err = cli("classify", "evaluate", str(run))
-    assert code == 0, err
-    code, _, err = cli("classify", "export", str(run))  # attention's reshape fixes the batch size
-    assert code == 2 and "ONNX export is for the recurrent classifiers" in err
-    assert not (run / "model.onnx").exists()
-
-    from test_docs import _corpus
-
-    docs = _corpus(tmp_path / "docs")
-    run = tmp_path / "docs-run"
-    code, _, err = cli("docs", "train", "--quick", "--data", str(docs), *TINY, "--epochs", "12", "--out", str(run))
-    assert code == 0, err
-    m = read_json(run / "metrics.json")
-    assert m["accuracy"] >= 0.5  # three topics with their own words: chance is 1/3
-    code, out, err = cli("docs", "predict", str(run), str(next((docs / "sport").glob("*.txt"))))
-    assert code == 0, err
-
-
-@pytest.mark.slow
 def test_lab_successor_writes_its_tables_and_plots(tmp_path, cli):
     out = tmp_path / "lab"
     code, stdout, err = cli("lab", "successor", "--quick", "--out", str(out), "--set", "contexts=[20,200]",
@@ -130,11 +88,16 @@ def test_lab_successor_writes_its_tables_and_plots(tmp_path, cli):
 # recurrent model's Adam 3e-3 without warm-up and its full size: translate --quick gave
 # BLEU 5.6, 0% exact, after 389 s). The bar is the recurrent quick run's: each beats the
 # app's trivial baseline by a wide margin, within the quick budget (~2 minutes on 2 cores).
+# Each app's quick Transformer under the family's own defaults (sizes, Adam, warm-up,
+# cosine), shortened by ``--epochs`` where the full quick run is over a minute on 2 cores;
+# the README's table is of the full quick runs (`rnnlab <app> train --quick --set
+# model=transformer`). Before the family defaults, translate's reached 0% exact.
+QUICK_EPOCHS = {"translate": 3, "textgen": 2, "classify": None, "docs": 2}
 QUICK_BARS = {
-    "translate": lambda m: m["exact_match"] >= 0.99,
-    "textgen": lambda m: m["val_nats_per_char"] < 0.5 * m["baseline_unigram_nats_per_char"],
+    "translate": lambda m: m["exact_match"] >= 0.85,  # 95% after 3 epochs, 100% after the full 6
+    "textgen": lambda m: m["val_nats_per_char"] < 0.65 * m["baseline_unigram_nats_per_char"],  # 1.74 vs 3.02
     "classify": lambda m: m["accuracy"] >= 0.95 > 0.2 > m["baseline_majority_accuracy"],
-    "docs": lambda m: m["accuracy"] >= 0.9 and m["accuracy"] > m["baseline_majority_accuracy"] + 0.6,
+    "docs": lambda m: m["accuracy"] >= 0.6 and m["accuracy"] > m["baseline_majority_accuracy"] + 0.3,  # 78% vs 24%
 }
 
 
@@ -142,12 +105,50 @@ QUICK_BARS = {
 @pytest.mark.parametrize("app", list(QUICK_BARS))
 def test_quick_transformer_learns_under_the_apps_own_defaults(tmp_path, cli, app):
     run = tmp_path / "run"
-    code, _, err = cli(app, "train", "--quick", "--set", "model=transformer", "--out", str(run))
+    epochs = ["--epochs", str(QUICK_EPOCHS[app])] if QUICK_EPOCHS[app] else []
+    code, _, err = cli(app, "train", "--quick", *epochs, "--set", "model=transformer", "--out", str(run))
     assert code == 0, err
     m = read_json(run / "metrics.json")
     assert QUICK_BARS[app](m), m
     train = read_json(run / "config.json")["config"]["train"]
     assert train["warmup_steps"] > 0  # the family's own schedule, not the recurrent network's
+    code, _, err = cli(app, "evaluate", str(run))
+    assert code == 0, err
+    assert QUICK_BARS[app](read_json(run / "metrics.json"))  # evaluate scores the saved run alike
+    VERBS[app](tmp_path, run, cli)
+
+
+def _translate_verbs(tmp_path, run, cli):
+    bleu = read_json(run / "bleu.json")
+    assert bleu["model"] == "transformer" and bleu["by_source_length"]
+    assert list(run.glob("attention_*.png"))  # the last cross-attention layer's heatmaps
+    code, out, err = cli("translate", "predict", str(run), "March 3, 2001", "el 4 de mayo de 1999")
+    assert code == 0, err
+    assert len(out.split()) == 2 and all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) for d in out.split()), out
+
+
+def _textgen_verbs(tmp_path, run, cli):
+    code, out, err = cli("textgen", "sample", str(run), "--prime", "def ", "--length", "80", "--seed", "0")
+    assert code == 0 and out.startswith("def ") and len(out) > 40, err
+
+
+def _classify_verbs(tmp_path, run, cli):
+    code, _, err = cli("classify", "export", str(run))  # attention's reshape fixes the batch size
+    assert code == 2 and "ONNX export is for the recurrent classifiers" in err
+    assert not (run / "model.onnx").exists()
+
+
+def _docs_verbs(tmp_path, run, cli):
+    story = tmp_path / "story.txt"
+    story.write_text("The striker scored twice in the second half and the club moved top of the league. The "
+                     "manager praised the defence after the match.", encoding="utf-8")
+    code, out, err = cli("docs", "predict", str(run), str(story))
+    assert code == 0, err
+    name, label, prob = out.strip().split("\t")
+    assert label in read_json(run / "classes.json")["classes"] and 0 < float(prob) <= 1, out
+
+
+VERBS = {"translate": _translate_verbs, "textgen": _textgen_verbs, "classify": _classify_verbs, "docs": _docs_verbs}
 
 
 def test_family_defaults_apply_under_model_and_the_users_keys_win():
