@@ -1,5 +1,5 @@
 """When does batching a weight's gradient over time steps pay? (the compiled backend's
-graph pass, ``rnnlab.batched_weight_grads``)
+graph pass, ``rnnlab.recurrent.backends.batched_weight_grads``)
 
     TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) python benchmarks/batched_weight_grads.py
 
@@ -23,8 +23,8 @@ from speed import B, I, T, round_robin
 from torch import nn
 
 import rnnlab
-from rnnlab.batched_weight_grads import BatchedWeightGrads
 from rnnlab.recurrent import run_steps
+from rnnlab.recurrent.backends.batched_weight_grads import BatchedWeightGrads
 
 
 def bench(H: int, rounds: int) -> dict:

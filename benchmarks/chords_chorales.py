@@ -41,7 +41,8 @@ def main() -> None:
             ms.append(train(APP, Path(tmp) / "run", None, s, args.overrides or None))
         print(s, ms[-1], flush=True)
     keys = ["accuracy", "baseline_hmm_accuracy", "baseline_dnn_hmm_accuracy", "baseline_mlp_accuracy",
-            "baseline_majority_accuracy", "gain_over_hmm_pct", "gain_over_dnn_hmm_pct", "gain_over_mlp_pct", "blstm_vs_human_agreement", "chordify_vs_human_agreement",
+            "baseline_majority_accuracy", "gain_over_hmm_pct", "gain_over_dnn_hmm_pct", "gain_over_mlp_pct",
+            "blstm_vs_human_agreement", "chordify_vs_human_agreement",
             "human_analyses_held_out", "train_seconds"]
     settings = f" Settings: {' '.join(args.overrides)}." if args.overrides else ""
     lines = [f"Seeds {args.seeds} (each its own split by chorale); mean ± std.{settings}", "", "| metric | value |",

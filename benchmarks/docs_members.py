@@ -67,7 +67,8 @@ def main() -> None:
     threads = sorted({r.get("threads", "?") for r in runs}, key=str)
     lines = [f"Settings: {' '.join(settings)}", "",
              f"BBC News, deduplicated, stratified 80/20 split per seed; seeds {args.seeds}; {os.cpu_count()} CPU "
-             f"cores, {'/'.join(map(str, threads))} torch thread(s) per run (1: two benchmarks ran side by side); training all {args.members} networks took {minutes} minutes per seed.", "",
+             f"cores, {'/'.join(map(str, threads))} torch thread(s) per run (1: two benchmarks ran side by side); "
+             f"training all {args.members} networks took {minutes} minutes per seed.", "",
              f"| networks | {model} test accuracy % (mean ± std) | per seed |", "|---|---|---|"]
     for k in range(args.members):
         accs = [100 * r["prefix_accuracy"][k] for r in runs]

@@ -23,10 +23,9 @@ import statistics
 import time
 from pathlib import Path
 
-from _common import write_results
-
 import numpy as np
 import pandas as pd
+from _common import write_results
 
 
 def load(name: str) -> pd.Series:

@@ -17,9 +17,9 @@ import statistics
 from pathlib import Path
 
 import torch
+from speed import B, I, T, round_robin
 
 import rnnlab
-from speed import B, I, T, round_robin
 
 CONFIGS = [("RNN", 256, 1, False), ("RNN", 256, 1, True), ("RNN", 512, 1, False), ("RNN", 256, 2, True),
            ("GRU", 256, 1, False), ("GRU", 256, 1, True), ("GRU", 512, 1, False)]
@@ -63,7 +63,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['kind']} | {r['H']} | {r['layers']} | {'yes' if r['bidirectional'] else 'no'} | "
-                     f"{r['equal_ms']:.1f} | {100 * r['sorted_overhead']:+.0f}% | {100 * r['any_order_overhead']:+.0f}% |")
+                     f"{r['equal_ms']:.1f} | {100 * r['sorted_overhead']:+.0f}% | "
+                     f"{100 * r['any_order_overhead']:+.0f}% |")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lengths_overhead.md").write_text("\n".join(lines) + "\n")
     (args.out / "lengths_overhead.json").write_text(json.dumps(rows, indent=1))

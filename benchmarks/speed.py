@@ -241,7 +241,8 @@ def to_markdown(res: dict) -> str:
     lines = [f"GEMM peak ({where}): {res['gemm_peak_gflops']:.0f} GFLOP/s; "
              f"T={T}, B={B}, I={I}, float32, torch {res['torch']}; medians of {res['rounds']} interleaved rounds.", "",
              "| layer | H | L | bi | torch fwd ms | rnnlab fused fwd ms | torch fwd+bwd ms | rnnlab fused fwd+bwd ms | "
-             "fused/torch (train) | GFLOP/s (fused train) | of peak | hoisted/torch (train) | reference/torch (train) | "
+             "fused/torch (train) | GFLOP/s (fused train) | of peak | hoisted/torch (train) | "
+             "reference/torch (train) | "
              "lengths overhead, fused (auto: LSTM) | lengths overhead, hoisted (auto: GRU, RNN) | activations MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["grid"]:
@@ -249,7 +250,8 @@ def to_markdown(res: dict) -> str:
         lines.append(f"| {r['kind']} | {r['H']} | {r['layers']} | {'yes' if r['bidirectional'] else 'no'} | "
                      f"{r['torch_fwd_ms']:.1f} | {r['fused_fwd_ms']:.1f} | {r['torch_train_ms']:.1f} | "
                      f"{r['fused_train_ms']:.1f} | {r['fused_vs_torch_train']:.2f}× | {r['fused_train_gflops']:.0f} | "
-                     f"{r['fused_train_gflops'] / res['gemm_peak_gflops']:.0%} | {r['hoisted_vs_torch_train']:.2f}× | {refr} | "
+                     f"{r['fused_train_gflops'] / res['gemm_peak_gflops']:.0%} | "
+                     f"{r['hoisted_vs_torch_train']:.2f}× | {refr} | "
                      f"{(r['lengths_overhead'] - 1) * 100:+.0f}% | {(r['hoisted_lengths_overhead'] - 1) * 100:+.0f}% | "
                      f"{r['activation_MB']:.0f} |")
     comp = [r for r in res["grid"] if "compiled_vs_torch_train" in r]
@@ -263,7 +265,8 @@ def to_markdown(res: dict) -> str:
                   "per graph/torch | first call s | first call s, next process |", "|---|---|---|---|---|---|---|---|"]
         for r in comp:
             chunk = (f"{r['compiled_chunk_vs_torch_train']:.2f}× | {r['compile_chunk_first_call_s']:.1f} | "
-                     + (f"{r['compile_chunk_warm_first_call_s']:.1f}" if "compile_chunk_warm_first_call_s" in r else "–")
+                     + (f"{r['compile_chunk_warm_first_call_s']:.1f}"
+                        if "compile_chunk_warm_first_call_s" in r else "–")
                      if "compiled_chunk_vs_torch_train" in r else "– | – | –")
             lines.append(f"| {r['kind']} | {r['H']} | {r['reference_vs_torch_train']:.2f}× | "
                          f"{r['compiled_vs_torch_train']:.2f}× | {r['compile_first_call_s']:.1f} | {chunk} |")
@@ -305,7 +308,8 @@ def main() -> None:
                     if "compiled_chunk_vs_torch_train" in row and args.device == "cpu":
                         row["compile_chunk_warm_first_call_s"] = warm_first_call(H)
                     grid.append(row)
-                    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+                    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
+                    print(json.dumps(rounded), flush=True)
     res = {"gemm_peak_gflops": gemm_peak(args.device), "rounds": args.rounds, "grid": grid,
            "streaming": streaming(device=args.device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     stem = "speed"

@@ -11,7 +11,8 @@ The child counts the characters, tokenises the file once into memory-mapped ids,
 from them and scores the whole training part's unigram baseline (one full read of the
 ids). Its peak resident memory is read from ``wait4`` (what ``/usr/bin/time -v``
 reports), the counting and tokenising throughput from the cache's manifests. The same
-run on a ``--small-gb`` corpus shows what the memory is without a large corpus. Writes ``large_corpus.json`` and ``large_corpus.md``. Needs free disk of
+run on a ``--small-gb`` corpus shows what the memory is without a large corpus. Writes
+``large_corpus.json`` and ``large_corpus.md``. Needs free disk of
 about twice ``--gb`` (the text and its ids).
 """
 
@@ -109,7 +110,8 @@ def main() -> None:
         f"| measure | {small['corpus_bytes'] / 1e9:.2f} GB | {big['corpus_bytes'] / 1e9:.2f} GB |", "|---|---|---|",
         f"| peak resident memory of the training process | {small['peak_rss_mb']:,.0f} MB "
         f"| {big['peak_rss_mb']:,.0f} MB |",
-        f"| counting characters (first pass) | {small['count_mb_per_s']:,.0f} MB/s | {big['count_mb_per_s']:,.0f} MB/s |",
+        f"| counting characters (first pass) | {small['count_mb_per_s']:,.0f} MB/s "
+        f"| {big['count_mb_per_s']:,.0f} MB/s |",
         f"| tokenising into memory-mapped ids (second pass) | {small['tokenise_mb_per_s']:,.0f} MB/s "
         f"| {big['tokenise_mb_per_s']:,.0f} MB/s |",
         f"| token ids ({big['dtype']}) | {small['train_tokens'] + small['val_tokens']:,} "

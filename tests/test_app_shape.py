@@ -50,7 +50,8 @@ def test_set_fields_checks_keys_and_values_as_a_config_file():
 
 
 def test_loaded_run_unpacks_as_the_apps_old_tuple():
-    run = LoadedRun("cfg", "model", vocab="v", target_vocab="t", unpacks_as=("config", "vocab", "target_vocab", "model"))
+    run = LoadedRun("cfg", "model", vocab="v", target_vocab="t",
+                    unpacks_as=("config", "vocab", "target_vocab", "model"))
     cfg, src, tgt, model = run
     assert (cfg, src, tgt, model) == ("cfg", "v", "t", "model")
     assert tuple(LoadedRun("cfg", "model")) == ("cfg", "model")

@@ -3,7 +3,7 @@
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from rnnlab.batched_weight_grads import BatchedWeightGrads
+from rnnlab.recurrent.backends.batched_weight_grads import BatchedWeightGrads
 
 aten = torch.ops.aten
 

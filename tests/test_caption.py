@@ -153,7 +153,8 @@ def test_caption_index_layouts(tmp_path):
         got, _ = load_captions(str(tmp_path / name), size=8)
         assert sorted(sorted(g.captions) for g in got) == sorted(sorted(c) for c in want.values()), name
         (tmp_path / name).unlink()
-    (tmp_path / "captions.json").write_text(json.dumps({"images": [], "annotations": [{"image_id": 1, "caption": "x"}]}))
+    orphan = {"images": [], "annotations": [{"image_id": 1, "caption": "x"}]}
+    (tmp_path / "captions.json").write_text(json.dumps(orphan))
     with pytest.raises(InputError, match=r"annotations\[0\]: needs an image_id listed"):
         load_captions(str(tmp_path))
     (tmp_path / "captions.json").write_text("{}")

@@ -133,7 +133,8 @@ def test_harmonize_end_to_end(tmp_path, cli):
     assert code == 2 and "9/8" in err and "whole number" in err
     from music21 import converter, stream
 
-    two = stream.Score([converter.parse("tinyNotation: 4/4 c4 d4 e4 f4"), converter.parse("tinyNotation: 4/4 e4 f4 g4 a4")])
+    two = stream.Score([converter.parse("tinyNotation: 4/4 c4 d4 e4 f4"),
+                        converter.parse("tinyNotation: 4/4 e4 f4 g4 a4")])
     two.write("musicxml", fp=str(tmp_path / "two.musicxml"))
     code, _, err = cli("chords", "harmonize", str(run), str(tmp_path / "two.musicxml"))
     assert code == 2 and "--part" in err

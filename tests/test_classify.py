@@ -129,7 +129,8 @@ def test_cli_end_to_end(tmp_path, cli):
     assert code == 0, err
     code, out, err = cli("classify", "predict", str(run), "--data", str(make_npz(tmp_path / "new.npz", 6, 1)))
     assert code == 0, err
-    assert len(out.strip().splitlines()) == 6 and set(l.split("\t")[1] for l in out.strip().splitlines()) <= {"up", "down"}
+    rows = out.strip().splitlines()
+    assert len(rows) == 6 and {row.split("\t")[1] for row in rows} <= {"up", "down"}
 
 
 def test_cli_class_only_in_test_exits_2(tmp_path, cli):
@@ -227,7 +228,6 @@ def test_ensemble_averages_independently_trained_members(tmp_path, cli):
 
     import torch
     from safetensors.numpy import load_file
-
 
     from rnnlab.apps.classify import APP, Ensemble
 

@@ -273,12 +273,12 @@ def test_ensemble_of_hans_averages_members_explains_and_resumes_member_by_member
     """ensemble=2: members train in members/<i> with their own seeds; the run's model is
     the log of their mean probabilities, its explanation their mean attention; a run
     killed in its second member resumes to the weights of an uninterrupted one."""
+    from conftest import as_if_killed
     from safetensors.numpy import load_file
 
     from rnnlab.apps.docs import APP
     from rnnlab.models import Ensemble
     from rnnlab.tasks.documents import DocBatches, encode_documents
-    from conftest import as_if_killed
 
     data = _corpus(tmp_path / "corpus", n=12)
     common = ["--quick", "--data", str(data), "--epochs", "2", "--set", "ensemble=2", "--set", "explain=1",

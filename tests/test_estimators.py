@@ -14,8 +14,8 @@ import pytest
 
 import rnnlab
 from rnnlab.errors import InputError
-from rnnlab.training import TrainConfig
 from rnnlab.estimators import Forecaster, SequenceClassifier, TextGenerator, Translator, load
+from rnnlab.training import TrainConfig
 
 FAST = SequenceClassifier._get_test_params()
 

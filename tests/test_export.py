@@ -23,7 +23,8 @@ def test_layers_match_onnxruntime_for_any_batch_and_length(tmp_path, cls, batch_
     shape = lambda B, T: (B, T, 5) if batch_first else (T, B, 5)  # noqa: E731
     dyn_x = {0: "batch", 1: "time"} if batch_first else {0: "time", 1: "batch"}
     path = tmp_path / "layer.onnx"
-    report = to_onnx(layer, [torch.randn(*shape(2, 6))], path, ["x"], ["out", *(["h", "c"] if cls is rnnlab.LSTM else ["h"])],
+    outputs = ["out", *(["h", "c"] if cls is rnnlab.LSTM else ["h"])]
+    report = to_onnx(layer, [torch.randn(*shape(2, 6))], path, ["x"], outputs,
                      {"x": dyn_x, "out": dyn_x}, check=[torch.randn(*shape(3, 9))])
     assert report.max_abs_diff < 1e-5 and path.exists()
     assert layer.backend == "auto"  # restored after the export

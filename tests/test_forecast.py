@@ -5,9 +5,9 @@ import pytest
 from conftest import read_json
 
 from rnnlab.apps.forecast import ForecastConfig, make_plan, windows
-from rnnlab.apps.forecast_baselines import forecast_metrics, seasonal_naive
 from rnnlab.data.timeseries import read_csv_series
 from rnnlab.errors import InputError
+from rnnlab.tasks.forecast_baselines import forecast_metrics, seasonal_naive
 
 
 def write_csv(path, n=80, season=12):
@@ -28,7 +28,8 @@ def test_no_leakage_scaling_and_windows_use_training_part_only(tmp_path):
     np.testing.assert_allclose(plan.scale, plan.z[: plan.start].std(0) + 1e-8)
     # a file whose future (from the backtest start on) differs gives the same scaling and training windows
     lines = path.read_text().splitlines()
-    changed = lines[: plan.start + 1] + [f"{ln.split(',')[0]},{float(ln.split(',')[1]) * 50},0" for ln in lines[plan.start + 1:]]
+    changed = lines[: plan.start + 1] + [f"{ln.split(',')[0]},{float(ln.split(',')[1]) * 50},0"
+                                         for ln in lines[plan.start + 1:]]
     path2 = tmp_path / "s2.csv"
     path2.write_text("\n".join(changed) + "\n")
     plan2 = make_plan(ForecastConfig(**{**cfg.__dict__, "data": str(path2)}))
@@ -68,7 +69,8 @@ def test_forking_targets_cover_every_step_and_stop_at_the_window_end(tmp_path):
     assert y.shape == (2, L, h, 1)
     for j in range(L):  # at window step j (time u), the next h values relative to z[u]
         u = t0 - L + j
-        np.testing.assert_allclose(y[0, j, :, 0].numpy() * plan.scale, z[u + 1:u + 1 + h, 0] - z[u, 0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(y[0, j, :, 0].numpy() * plan.scale, z[u + 1:u + 1 + h, 0] - z[u, 0],
+                                   rtol=1e-4, atol=1e-4)
     assert y[0, -1].numpy() * plan.scale + anchors[0].numpy() == pytest.approx(z[t0:t0 + h], rel=1e-5)
     # inputs are causal: relative to the window's first value, not its last
     np.testing.assert_allclose(x[0, :, 0].numpy() * plan.scale, z[t0 - L:t0, 0] - z[t0 - L, 0], rtol=1e-4, atol=1e-4)
@@ -115,9 +117,11 @@ def test_several_targets_get_their_own_metrics(tmp_path):
     torch.manual_seed(0)
     metrics, _ = backtest(build_model(cfg, plan), plan, cfg)
     for prefix in ("", "baseline_naive_"):
-        assert metrics[prefix + "mae"] == pytest.approx((metrics[prefix + "mae_sales"] + metrics[prefix + "mae_temp"]) / 2)
+        mean_mae = (metrics[prefix + "mae_sales"] + metrics[prefix + "mae_temp"]) / 2
+        assert metrics[prefix + "mae"] == pytest.approx(mean_mae)
         # MASE is scale-free per target; pooled errors of two scales are not
-        assert metrics[prefix + "mase"] == pytest.approx((metrics[prefix + "mase_sales"] + metrics[prefix + "mase_temp"]) / 2)
+        mean_mase = (metrics[prefix + "mase_sales"] + metrics[prefix + "mase_temp"]) / 2
+        assert metrics[prefix + "mase"] == pytest.approx(mean_mase)
     assert metrics["baseline_naive_mae_sales"] > 0.5  # sales moves by about 1 a month
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import rnnlab
-from rnnlab.hoisted import hoisted_layer, live_counts
+from rnnlab.recurrent.backends.hoisted import hoisted_layer, live_counts
 
 
 @pytest.mark.parametrize("mode,gates", [("LSTM", 4), ("GRU", 3), ("RNN_TANH", 1), ("RNN_RELU", 1)])

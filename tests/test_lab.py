@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import read_json
 
-from rnnlab.apps.memory import MemoryConfig, gradient_norms, summarize
+from rnnlab.apps.lab import MemoryConfig, gradient_norms, summarize
 from rnnlab.data.synthetic import (
     COPY_LENGTH,
     adding_problem,
@@ -76,7 +76,7 @@ def test_tiny_sweep_end_to_end(tmp_path, cli):
 
 
 def test_reversal_batches():
-    from rnnlab.apps.attention_lab import BOS, EOS, FIRST_SYMBOL, reversal_batch
+    from rnnlab.tasks.reversal import BOS, EOS, FIRST_SYMBOL, reversal_batch
 
     src, lengths, tgt_in, tgt_out = reversal_batch(4, 6, 5, torch.Generator().manual_seed(0))
     assert src.shape == (4, 6) and lengths.tolist() == [6] * 4
@@ -103,7 +103,7 @@ def test_attention_lab_cli_writes_its_table(tmp_path, cli):
 def test_attention_keeps_what_a_fixed_vector_loses():
     """Reversing 12 symbols: with the same small budget, attention gets nearly every symbol
     right; the fixed-size context does much worse."""
-    from rnnlab.apps.attention_lab import AttentionLabConfig, run_one
+    from rnnlab.tasks.reversal import AttentionLabConfig, run_one
 
     cfg = AttentionLabConfig(lengths=[12], symbols=10, hidden_size=32, steps=600, val_size=200)
     with_attention, without = run_one(cfg, "additive", 12), run_one(cfg, "none", 12)

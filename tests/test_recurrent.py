@@ -118,7 +118,7 @@ def test_weights_map_both_ways():
     x = torch.randn(B, T, I)
     torch.testing.assert_close(ours(x)[0], back(x)[0], atol=1e-6, rtol=1e-6)
     again = rnnlab.LSTM.from_torch(back)
-    for (n1, p1), (n2, p2) in zip(ours.named_parameters(), again.named_parameters()):
+    for (n1, p1), (_n2, p2) in zip(ours.named_parameters(), again.named_parameters()):
         assert torch.equal(p1, p2), n1
 
 
@@ -130,7 +130,8 @@ def test_packed_sequence_in_and_out():
     packed = pack_padded_sequence(x, torch.tensor([7, 3, 5, 1]), batch_first=True, enforce_sorted=False)
     o1, h1 = ref(packed)
     o2, h2 = ours(packed)
-    torch.testing.assert_close(pad_packed_sequence(o1, batch_first=True)[0], pad_packed_sequence(o2, batch_first=True)[0])
+    torch.testing.assert_close(pad_packed_sequence(o1, batch_first=True)[0],
+                               pad_packed_sequence(o2, batch_first=True)[0])
     torch.testing.assert_close(h1, h2)
 
 

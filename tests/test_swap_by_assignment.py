@@ -71,9 +71,10 @@ def test_swap_by_assignment_builds_rnnlab_classes_with_torch_values(swapped):
 
     for place in PLACES:  # undone by hand, as a user would (monkeypatch restores the same at the end)
         for name in rnn.DROP_INS:
-            setattr(place, name, rnn._torch_own(name))
+            setattr(place, name, rnn.torch_class(name))
     reference = _build(0)  # the same seed gives the same weights: the drop-ins initialise as torch does
-    assert all(type(m).__module__ != "rnnlab.nn" for m in reference.modules())
+    ours = tuple(getattr(rnn, name) for name in rnn.DROP_INS)
+    assert not any(isinstance(m, ours) for m in reference.modules())  # torch's own classes this time
     for (n, p), (n2, q) in zip(model.named_parameters(), reference.named_parameters(), strict=True):
         assert n == n2
         torch.testing.assert_close(p, q, rtol=0, atol=0, msg=n)
@@ -110,8 +111,8 @@ def test_swapped_classes_keep_torch_errors_and_lengths(swapped):
     out, (h, c) = lstm(torch.randn(2, 5, 3), lengths=torch.tensor([5, 2]))  # rnnlab's addition, after the swap
     assert out.shape == (2, 5, 2) and h.shape == (2, 2, 2) and c.shape == (2, 2, 4)
     assert torch.all(out[1, 2:] == 0)
-    assert isinstance(lstm.to_torch(), rnn._torch_own("LSTM"))  # torch's class, not the swapped name
-    assert isinstance(rnn.LSTM.from_torch(rnn._torch_own("LSTM")(3, 4)), rnn.LSTM)
+    assert isinstance(lstm.to_torch(), rnn.torch_class("LSTM"))  # torch's class, not the swapped name
+    assert isinstance(rnn.LSTM.from_torch(rnn.torch_class("LSTM")(3, 4)), rnn.LSTM)
 
 
 def test_proj_size_on_rnn_and_gru_is_torchs_value_error():
@@ -127,13 +128,13 @@ def test_patch_torch_swaps_for_a_block_and_restores():
     torch_lstm = torch.nn.LSTM
     with rnn.patch_torch(("LSTM", "GRU")):
         assert torch.nn.LSTM is rnn.LSTM and torch.nn.modules.rnn.GRU is rnn.GRU
-        assert torch.nn.RNN is rnn._torch_own("RNN")  # not named: not swapped
+        assert torch.nn.RNN is rnn.torch_class("RNN")  # not named: not swapped
         model = _build(2)
     assert torch.nn.LSTM is torch_lstm and torch.nn.modules.LSTM is torch_lstm
     assert type(model.encoder) is rnn.LSTM and type(model.rnn) is torch.nn.RNN
     with pytest.raises(RuntimeError), rnn.patch_torch():
         raise RuntimeError("inside")
-    assert all(getattr(p, n) is rnn._torch_own(n) for p in PLACES for n in rnn.DROP_INS)  # restored on error too
+    assert all(getattr(p, n) is rnn.torch_class(n) for p in PLACES for n in rnn.DROP_INS)  # restored on error too
     with pytest.raises(ValueError, match=r"\['Transformer'\] are not drop-ins"):
         with rnn.patch_torch(["LSTM", "Transformer"]):
             pass

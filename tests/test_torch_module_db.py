@@ -58,7 +58,7 @@ from torch.testing._internal.common_utils import (  # noqa: E402
 from torch.utils._pytree import tree_flatten, tree_leaves, tree_unflatten  # noqa: E402
 
 # torch's own class -> rnnlab's (under the swap, module_db already holds rnnlab's)
-REPLACED = {rnn._torch_own(name): getattr(rnn, name) for name in rnn.DROP_INS}
+REPLACED = {rnn.torch_class(name): getattr(rnn, name) for name in rnn.DROP_INS}
 REPLACED.update({ours: ours for ours in list(REPLACED.values())})
 
 
@@ -71,7 +71,7 @@ def _ours(info):
 dropin_db = [_ours(info) for info in module_db if info.module_cls in REPLACED]
 assert len(dropin_db) == 6, "torch's module_db lost an RNN entry: update REPLACED"
 if SWAPPED:
-    assert all(info.module_cls.__module__ == "rnnlab.nn" for info in module_db if info.module_cls in REPLACED), \
+    assert all(info.module_cls is REPLACED[info.module_cls] for info in module_db if info.module_cls in REPLACED), \
         "the swap came after torch's module_db was built: run this file in a process of its own"
 
 
@@ -241,7 +241,8 @@ class TestDropInModules(TestCase):
                     self.assertTrue(t.is_contiguous())
                 if training and _differentiable(out):
                     ins = [t for t in tree_leaves((args, list(m.parameters()))) if t.requires_grad]
-                    g = torch.autograd.grad(_differentiable(out), ins, [torch.ones_like(t) for t in _differentiable(out)])
+                    g = torch.autograd.grad(_differentiable(out), ins,
+                                            [torch.ones_like(t) for t in _differentiable(out)])
                     g_ref = torch.autograd.grad(_differentiable(ref), ins,
                                                 [torch.ones_like(t) for t in _differentiable(ref)], retain_graph=True)
                     self.assertEqual(g, g_ref)
@@ -346,6 +347,6 @@ instantiate_device_type_tests(TestDropInModules, globals(), only_for="cpu")
 
 def test_every_dropin_is_the_torch_class_it_replaces():
     for name in rnn.DROP_INS:
-        assert issubclass(getattr(rnn, name), rnn._torch_own(name))
-        assert getattr(torch.nn, name) is (getattr(rnn, name) if SWAPPED else rnn._torch_own(name))
+        assert issubclass(getattr(rnn, name), rnn.torch_class(name))
+        assert getattr(torch.nn, name) is (getattr(rnn, name) if SWAPPED else rnn.torch_class(name))
     assert isinstance(rnn.LSTM(3, 4, 2), torch.nn.LSTM)

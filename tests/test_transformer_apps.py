@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import as_if_killed, read_json
 
 # small enough to train in seconds on 2 cores; the sizes are what the tests are about, not the scores
@@ -48,7 +47,8 @@ def test_textgen_transformer_trains_samples_refuses_export_and_resumes_bit_for_b
     m = read_json(tmp_path / "full" / "metrics.json")
     assert m["val_nats_per_char"] < m["baseline_unigram_nats_per_char"]  # it learned something
     assert read_json(tmp_path / "full" / "config.json")["config"]["model"] == "transformer"
-    code, out, err = cli("textgen", "sample", str(tmp_path / "full"), "--prime", "the ", "--length", "80", "--seed", "0")
+    code, out, err = cli("textgen", "sample", str(tmp_path / "full"), "--prime", "the ", "--length", "80",
+                         "--seed", "0")
     assert code == 0, err
     assert out.startswith("the ") and len(out) > 40
     code, _, err = cli("textgen", "export", str(tmp_path / "full"))

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.data.documents import SubwordVocab, WordVocab as DocumentWords, vocab_from_json
+from rnnlab.data.documents import SubwordVocab, vocab_from_json
+from rnnlab.data.documents import WordVocab as DocumentWords
 from rnnlab.data.images import WordVocab as CaptionWords
 from rnnlab.data.parallel import SPECIALS, TokenVocab
 from rnnlab.data.text import CharVocab

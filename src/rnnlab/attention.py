@@ -64,12 +64,14 @@ class Attention(nn.Module):
         single = query.dim() == 2
         q = query.unsqueeze(1) if single else query
         if q.dim() != 3 or q.shape[-1] != self.query_size:
-            raise ValueError(f"query: expected (B, {self.query_size}) or (B, Tq, {self.query_size}), got {tuple(query.shape)}")
+            raise ValueError(f"query: expected (B, {self.query_size}) or (B, Tq, {self.query_size}), "
+                             f"got {tuple(query.shape)}")
         if keys.dim() != 3 or keys.shape[-1] != self.key_size or keys.shape[0] != q.shape[0]:
             raise ValueError(f"keys: expected (B={q.shape[0]}, S, {self.key_size}), got {tuple(keys.shape)}")
         values = keys if values is None else values
         if values.dim() != 3 or values.shape[:2] != keys.shape[:2]:
-            raise ValueError(f"values: expected (B, S, Dv) with (B, S) = {tuple(keys.shape[:2])}, got {tuple(values.shape)}")
+            raise ValueError(f"values: expected (B, S, Dv) with (B, S) = {tuple(keys.shape[:2])}, "
+                             f"got {tuple(values.shape)}")
         if mask is not None:
             if mask.shape != keys.shape[:2]:
                 raise ValueError(f"mask: expected shape {tuple(keys.shape[:2])} (B, S), got {tuple(mask.shape)}")

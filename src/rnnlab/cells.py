@@ -31,8 +31,8 @@ from torch import Tensor, nn
 
 State = tuple[Tensor, ...]
 
-__all__ = ["RecurrentCell", "ElmanCell", "LSTMCell", "GRUCell", "make_cell", "CELL_NAMES", "CELLS", "register",
-           "cell_names"]
+__all__ = ["RecurrentCell", "ElmanCell", "LSTMCell", "GRUCell", "make_cell", "CELLS", "register", "cell_names",
+           "add_torch_equations", "computes_torch_equations"]
 
 
 class RecurrentCell(nn.Module):
@@ -382,6 +382,23 @@ class GRUCell(_StandardCell):
 
 _PROTOCOL = ("state_size", "project_input", "step", "fused_mode")
 
+# The classes whose ``step`` is exactly torch's cell equations, so that torch's fused
+# kernels may compute a layer of them in their place: rnnlab's three and, added by
+# rnnlab.recurrent.dropins where they are defined, torch's cells with the protocol. A
+# subclass is not one of them (it may have changed the equations) until it is added.
+_TORCH_EQUATIONS: set[type] = {ElmanCell, LSTMCell, GRUCell}
+
+
+def add_torch_equations(*classes: type) -> None:
+    """Declare that instances of ``classes`` compute torch's cell equations exactly (so a
+    layer of them may run on torch's fused kernels), e.g. a subclass that only adds a method."""
+    _TORCH_EQUATIONS.update(classes)
+
+
+def computes_torch_equations(cell: object) -> bool:
+    """Whether ``cell``'s class is one declared by :func:`add_torch_equations` (not a subclass)."""
+    return type(cell) in _TORCH_EQUATIONS
+
 #: The cells by name: what :func:`make_cell`, the layers, the apps' ``cell`` keys and the
 #: command line's ``--set cell=...`` accept. :func:`register` adds one; a package adds its
 #: own through the ``rnnlab.cells`` entry-point group (name = "module:factory"), loaded
@@ -424,9 +441,6 @@ for _name, _factory in (("rnn", ElmanCell), ("rnn_tanh", ElmanCell), ("elman", E
                         ("rnn_relu", functools.partial(ElmanCell, nonlinearity="relu")),
                         ("lstm", LSTMCell), ("gru", GRUCell)):
     register(_name, _factory)
-
-#: the built-in names (kept for compatibility; :func:`cell_names` lists registered ones too)
-CELL_NAMES = ("rnn", "rnn_tanh", "rnn_relu", "elman", "lstm", "gru")
 
 
 def make_cell(cell: str | type | object, input_size: int, hidden_size: int, **kwargs) -> RecurrentCell:

@@ -12,9 +12,9 @@ from typing import Callable, Optional
 
 import typer
 
-from . import __version__
 from .apps import App, load_apps
 from .errors import RnnlabError
+from .version import __version__
 
 cli = typer.Typer(help="rnnlab: recurrent neural networks on sequential data — train, evaluate and use RNN, "
                        "LSTM, GRU and attention models.", no_args_is_help=True, add_completion=False)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .apps import App
 from .errors import RnnlabError
-from .report import metrics_table
 from .files import atomic_write
+from .report import metrics_table
 
 __all__ = ["run_demo", "times_table"]
 

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import InputError
-from .recurrent import Recurrent, RecurrentBackends, use_backend
+from .recurrent import BackendDispatch, Recurrent, use_backend
 
 __all__ = ["to_onnx", "OnnxReport", "StatefulStep", "export_token_model"]
 
@@ -56,7 +56,7 @@ def _fused_layers(module: nn.Module) -> Iterator[None]:
     """Every recurrent layer (Recurrent, the torch.nn drop-ins) on its fused backend for
     the duration (:func:`rnnlab.recurrent.use_backend`; the layers are not modified)."""
     for layer in module.modules():
-        if isinstance(layer, RecurrentBackends) and layer.fused_reason is not None:
+        if isinstance(layer, BackendDispatch) and layer.fused_reason is not None:
             raise InputError(f"ONNX export: {layer.extra_repr().split(',')[0]} cannot be exported: "
                              f"{layer.fused_reason}, so it would be unrolled over one fixed length; ONNX's "
                              "LSTM/GRU/RNN operators compute the standard cells only")

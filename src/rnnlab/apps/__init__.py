@@ -19,7 +19,7 @@ APP_MODULES: dict[str, str | None] = {
     "handwriting": None,
     "caption": "caption",
     "docs": "docs",
-    "memory": None,
+    "lab": None,
 }
 
 

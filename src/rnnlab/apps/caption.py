@@ -28,14 +28,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.images import Captioned, WordVocab, read_image, load_captions
 from ..cells import cell_names
+from ..data.images import Captioned, WordVocab, load_captions, read_image
 from ..errors import InputError
+from ..files import atomic_write
 from ..models import ImageCaptioner
 from ..report import save_figure
 from ..training import TensorBatches, TrainConfig, Trainer
 from ..training.config import check_choices, check_positive
-from ..files import atomic_write
 from .base import App, LoadedRun, RunContext
 
 __all__ = ["CaptionConfig", "CaptionApp", "Captioner", "APP"]

@@ -32,11 +32,11 @@ from ..data.music import (
     CHORDS,
     N_FEATURES,
     Piece,
-    chorale_pieces,
-    chord_pitches,
     bar_features,
     bar_majority,
     bar_spans,
+    chorale_pieces,
+    chord_pitches,
     load_melody,
     melody_features,
     riemenschneider_analyses,
@@ -44,11 +44,12 @@ from ..data.music import (
     transpose_label,
 )
 from ..errors import InputError
+from ..files import write_json
 from ..models import SeqToSeq
-from ..training import TrainConfig, Trainer, write_json
-from ..training.config import check_choices
 from ..tasks.chord_baselines import HMM, dnn_hmm_predict, mlp_log_probs, train_mlp, viterbi, windows  # noqa: F401
 from ..tasks.classification import classification_report, plot_confusion
+from ..training import TrainConfig, Trainer
+from ..training.config import check_choices
 from .base import App, LoadedRun, RunContext
 
 __all__ = ["ChordsConfig", "ChordsApp", "APP", "HMM", "viterbi", "train_mlp", "mlp_log_probs", "dnn_hmm_predict"]
@@ -194,7 +195,8 @@ class ChordsApp(App):
         write_json(run_dir / "chords_report.json", {"blstm": rep, "test_pieces": [p.name for p in test]})
         plot_confusion(run_dir / "confusion.png", rep["confusion"], CHORDS,
                        f"BLSTM on {len(test)} held-out chorales: accuracy {metrics['accuracy']:.3f} "
-                       f"(HMM {metrics['baseline_hmm_accuracy']:.3f}, DNN-HMM {metrics['baseline_dnn_hmm_accuracy']:.3f}, "
+                       f"(HMM {metrics['baseline_hmm_accuracy']:.3f}, "
+                       f"DNN-HMM {metrics['baseline_dnn_hmm_accuracy']:.3f}, "
                        f"MLP {metrics['baseline_mlp_accuracy']:.3f})")
         return metrics
 

@@ -28,17 +28,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.sequences import BUNDLED, Sequences, load_sequences, published_test_file
 from ..cells import cell_names
+from ..data.sequences import BUNDLED, Sequences, load_sequences, published_test_file
 from ..errors import InputError
+from ..files import read_json, write_json
 from ..models import Ensemble, RawSeriesClassifier, SeqToVec, TransformerClassifier
-from ..models.transformer import TransformerOptions
 from ..models.conv_front_end import check_conv_layers
+from ..models.transformer import TransformerOptions
 from ..tasks.classification import classification_report, majority_class, plot_confusion, stratified_split
 from ..tasks.ensembles import fit_members
-from ..training import TrainConfig, Trainer, read_json, read_run_config, write_json
-from ..training.config import check_choices
 from ..tasks.series_encoding import Encoding, auto_frame, features, to_tensors, with_deltas  # noqa: F401 (public names)
+from ..training import TrainConfig, Trainer, read_run_config
+from ..training.config import check_choices
 from .base import App, LoadedRun, RunContext
 
 __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report", "RawSeriesClassifier"]
@@ -48,8 +49,9 @@ __all__ = ["ClassifyConfig", "ClassifyApp", "APP", "classification_report", "Raw
 class ClassifyConfig(TransformerOptions):
     """data: a bundled name, or a .ts / .arff / .tsv / .txt / .csv / .npz path; test: a
     test file (null: the published split, or 20% held out; "none": no test set, every
-    series trains — what :class:`rnnlab.estimators.SequenceClassifier` does). Model: cell (lstm | gru | rnn), hidden_size,
-    num_layers, bidirectional, pooling (last | mean | max | attention), dropout.
+    series trains — what :class:`rnnlab.estimators.SequenceClassifier` does). Model: cell
+    (lstm | gru | rnn), hidden_size, num_layers, bidirectional, pooling (last | mean | max |
+    attention), dropout.
     frame: consecutive steps stacked into one input vector (frame stacking, as speech
     recognisers feed RNNs: a 150-step univariate series becomes 50 steps of 3 values),
     so that long univariate series reach the RNN as short sequences of richer steps; 0
@@ -314,8 +316,8 @@ class ClassifyApp(App):
 
         @cli.command("predict")
         def predict(run_dir: Path = typer.Argument(..., help="A run directory made by 'rnnlab classify train'."),
-                    data: str = typer.Option(..., "--data", help="Sequences to label (any format train reads; labels in "
-                                             "the file are ignored).")):
+                    data: str = typer.Option(..., "--data", help="Sequences to label (any format train reads; "
+                                             "labels in the file are ignored).")):
             """Print one predicted label per sequence (index<TAB>label)."""
 
             def run():

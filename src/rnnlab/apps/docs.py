@@ -27,19 +27,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.documents import (PAD_ID, Document, SubwordVocab, WordVocab, read_text_files, unknown_id,
-                              vocab_from_json)
+from ..data.documents import PAD_ID, Document, SubwordVocab, WordVocab, read_text_files, unknown_id, vocab_from_json
 from ..errors import InputError
+from ..files import atomic_write, read_json, write_json
 from ..models.documents import FlatAttentionClassifier, HierarchicalAttentionNetwork
 from ..models.ensemble import Ensemble
 from ..models.transformer import TokenTransformerClassifier, TransformerOptions
-from ..tasks.classification import (classification_report, majority_class, plot_confusion, stratified_folds,
-                                    stratified_split)
+from ..tasks.classification import (
+    classification_report,
+    majority_class,
+    plot_confusion,
+    stratified_folds,
+    stratified_split,
+)
 from ..tasks.documents import DocBatches, document_splits, encode_documents, explain_document, tfidf_lr_accuracy
 from ..tasks.ensembles import fit_members
-from ..training import TrainConfig, Trainer, read_json, write_json
+from ..training import TrainConfig, Trainer
 from ..training.config import check_choices
-from ..training.io import atomic_write
 from .base import App, LoadedRun, RunContext
 
 __all__ = ["DocsConfig", "DocsApp", "APP"]

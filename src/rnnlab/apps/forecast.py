@@ -41,17 +41,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.timeseries import EMBEDDED, Series, load_series
 from ..cells import cell_names
+from ..data.timeseries import EMBEDDED, Series, load_series
 from ..errors import InputError
+from ..files import atomic_write
 from ..models.forecasting import ForecastNet
-from ..training import TensorBatches, TrainConfig, Trainer
-from ..training.config import check_choices
-from ..training.io import atomic_write
-from .base import App, LoadedRun, RunContext
 from ..tasks.forecast_baselines import BASELINES
 from ..tasks.forecasting import Plan, find_start, forecast_from_end, future_labels, known_inputs, plot_forecast, windows
 from ..tasks.forecasting import backtest as tasks_backtest
+from ..training import TensorBatches, TrainConfig, Trainer
+from ..training.config import check_choices
+from .base import App, LoadedRun, RunContext
 
 __all__ = ["ForecastConfig", "ForecastApp", "APP", "PRESETS"]
 
@@ -155,7 +155,8 @@ def make_plan(cfg: ForecastConfig, series: Series | None = None, scaling: Plan |
     if scaling is not None:  # the network learned the training scale
         center, scale = scaling.center, scaling.scale
     cov = s.covariates
-    cov_center, cov_scale = (cov[:start].mean(0), cov[:start].std(0) + 1e-8) if cov.shape[1] else (np.zeros(0), np.ones(0))
+    no_cov = (np.zeros(0), np.ones(0))
+    cov_center, cov_scale = (cov[:start].mean(0), cov[:start].std(0) + 1e-8) if cov.shape[1] else no_cov
     anchor = cfg.anchor or preset.get("anchor") or "last"
     if anchor == "seasonal" and not 1 < season <= L:
         raise InputError(f"{cfg.data}: anchor={anchor} needs a season > 1 (got {season}) and input_len >= season "

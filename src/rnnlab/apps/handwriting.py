@@ -29,13 +29,13 @@ from torch import Tensor
 
 from ..data.strokes import Handwriting, load_strokes, to_strokes
 from ..errors import InputError
+from ..files import atomic_write, read_json, write_json
 from ..models import HandwritingSynthesis, mixture_nll, mixture_sample
 from ..report import save_figure
+from ..tasks.attention_plots import draw_alignment
 from ..training import TrainConfig, Trainer
 from ..training.batches import bucketed_by_length
 from ..training.config import check_positive
-from ..training.io import atomic_write, read_json, write_json
-from ..tasks.attention_plots import draw_alignment
 from .base import App, LoadedRun, RunContext
 
 __all__ = ["HandwritingConfig", "HandwritingApp", "APP"]

@@ -30,18 +30,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.text import CharVocab, TextSource, lines_of, split_text
-from ..data.vocab import Vocab, train_bpe
-from ..data.token_store import TokenStore, corpus_stats, token_cache_dir
-from ..decoding import sample_logits
 from ..cells import cell_names
+from ..data.text import CharVocab, TextSource, lines_of, split_text
+from ..data.token_store import TokenStore, corpus_stats, token_cache_dir
+from ..data.vocab import Vocab, train_bpe
+from ..decoding import sample_logits
 from ..errors import InputError
+from ..files import atomic_write
 from ..models import SeqToSeq, TransformerLM
 from ..models.transformer import TransformerOptions
 from ..training import TrainConfig, Trainer, stream_batches
 from ..training.batches import StreamBatches
 from ..training.config import check_choices
-from ..training.io import atomic_write
 from .base import App, LoadedRun, RunContext
 
 __all__ = ["TextGenConfig", "TextGenApp", "APP"]

@@ -31,16 +31,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cells import cell_names
 from ..data.pair_corpus import PairCorpus, load_pair_corpus
 from ..data.parallel import TokenVocab
 from ..data.token_store import PairStore, token_cache_dir
-from ..cells import cell_names
 from ..errors import InputError
+from ..files import atomic_write, write_json
 from ..models import EncoderDecoder, TransformerEncoderDecoder
 from ..models.transformer import TransformerOptions
-from ..training import TrainConfig, Trainer
-from ..training.config import check_choices
-from ..training.io import atomic_write, write_json
 from ..tasks.attention_plots import plot_alignment
 from ..tasks.translation import (
     BOS_ID,
@@ -54,6 +52,8 @@ from ..tasks.translation import (
     store_pair,
     translate_ids,
 )
+from ..training import TrainConfig, Trainer
+from ..training.config import check_choices
 from .base import App, LoadedRun, RunContext
 
 __all__ = ["TranslateConfig", "TranslateApp", "APP"]
@@ -228,8 +228,8 @@ class TranslateApp(App):
         srcs = [s for s, _ in test]
         rep = bleu_report(hyps, refs)
         buckets = length_buckets(srcs, hyps, refs, "chars" if cfg.data == "dates" else "words")
-        write_json(run_dir / "bleu.json", {**rep, "by_source_length": buckets, "model": cfg.model, "attention": cfg.attention,
-                                            "beam_size": cfg.beam_size})
+        write_json(run_dir / "bleu.json", {**rep, "by_source_length": buckets, "model": cfg.model,
+                                            "attention": cfg.attention, "beam_size": cfg.beam_size})
         atomic_write(run_dir / "test_translations.tsv",
                      "".join(f"{s}\t{r}\t{h}\n" for s, r, h in zip(srcs, refs, hyps)))
         log(f"BLEU {rep['bleu']:.2f} ({rep['bleu_signature']}), chrF {rep['chrf']:.2f}")

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from .parallel import SPECIALS as TOKEN_SPECIALS
-from .vocab import Vocab, train_bpe
 from .text import json_lines, read_text_file
+from .vocab import Vocab, train_bpe
 
 __all__ = ["Document", "load_documents", "read_text_files", "split_sentences", "split_words", "drop_duplicates",
            "bbc_news_dir", "WordVocab", "SubwordVocab", "vocab_from_json", "encode_document", "PAD_ID", "UNK_ID",

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .vocab import Vocab
 from .text import read_text_file
+from .vocab import Vocab
 
 __all__ = ["Captioned", "WordVocab", "load_captions", "read_image", "shape_images", "tokenize"]
 
@@ -101,7 +101,7 @@ def shape_images(n: int, seed: int = 0, size: int = 32) -> list[Captioned]:
         img[:] = np.array([rng.uniform(0.0, 0.35)] * 3)  # a dark grey background
         img += noise.normal(0.0, 0.03, img.shape).astype(np.float32)
         shapes = []
-        for k in range(rng.choice((1, 2))):
+        for _k in range(rng.choice((1, 2))):
             big = rng.random() < 0.5
             r = size * (rng.uniform(0.17, 0.22) if big else rng.uniform(0.08, 0.11))
             shapes.append({"kind": rng.choice(SHAPES), "colour": rng.choice(list(COLOURS)),
@@ -133,7 +133,8 @@ def read_image(path: Path, size: int) -> np.ndarray:
         with Image.open(path) as im:
             im = im.convert("RGB").resize((size, size), Image.BILINEAR)
             return (np.asarray(im, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:  # Pillow raises SyntaxError for broken PNG chunks
+    # (Pillow raises SyntaxError for broken PNG chunks)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: not an image Pillow can read ({e})") from None
 
 

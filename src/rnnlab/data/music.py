@@ -36,7 +36,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["bar_spans", "bar_features", "bar_majority", "to_bars", "CHORDS", "Piece", "riemenschneider_analyses", "transpose_label", "melody_features", "chorale_pieces", "load_melody", "chord_label", "chord_pitches"]
+__all__ = ["bar_spans", "bar_features", "bar_majority", "to_bars", "CHORDS", "Piece", "riemenschneider_analyses",
+           "transpose_label", "melody_features", "chorale_pieces", "load_melody", "chord_label", "chord_pitches"]
 
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 CHORDS = NOTE_NAMES + [n + "m" for n in NOTE_NAMES] + ["other", "rest"]
@@ -95,8 +96,9 @@ def _check_meter(score, name: str, eighths: bool = False) -> None:
         bar = float(ts.barDuration.quarterLength)
         if eighths and ts.denominator == 8 and bar == int(bar):
             continue
-        raise InputError(f"{name}: time signature {ts.ratioString} is not supported (rnnlab steps through a melody in "
-                         "quarter notes, so a bar must hold a whole number of them: 2/4, 3/4, 4/4, 2/2, 3/2, 6/8, 12/8)")
+        raise InputError(f"{name}: time signature {ts.ratioString} is not supported (rnnlab steps through a melody "
+                         "in quarter notes, so a bar must hold a whole number of them: 2/4, 3/4, 4/4, 2/2, 3/2, 6/8, "
+                         "12/8)")
 
 
 def melody_features(part, n_beats: int | None = None) -> np.ndarray:

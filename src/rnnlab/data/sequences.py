@@ -227,7 +227,7 @@ def load_sequences(data: str, split: str) -> Sequences:
         if split == "TEST":
             path = published_test_file(data) or path.with_name(path.name.replace("_TRAIN", "_TEST"))
         if not path.exists():
-            if not os.sep in data and "." not in data:
+            if os.sep not in data and "." not in data:
                 raise InputError(f"--data {data}: not a dataset bundled with aeon ({', '.join(BUNDLED)}) and not a "
                                  "file; rnnlab never downloads — give a .ts, .arff, .tsv, .csv or .npz path")
             raise InputError(f"{path}: no such file")

@@ -23,8 +23,8 @@ import numpy as np
 from ..errors import InputError
 from .vocab import Vocab
 
-__all__ = ["read_text_file", "stdlib_corpus", "CharVocab", "load_corpus", "TextSource", "split_text", "lines_of", "file_lines",
-           "stream_file", "files_fingerprint", "json_lines"]
+__all__ = ["read_text_file", "stdlib_corpus", "CharVocab", "load_corpus", "TextSource", "split_text", "lines_of",
+           "file_lines", "stream_file", "files_fingerprint", "json_lines"]
 
 #: bytes read at a time when streaming a file: memory stays bounded however large it is
 READ_BYTES = 8 << 20
@@ -84,7 +84,8 @@ def corpus_paths(data: str) -> list[Path]:
         else:
             paths.append(Path(part))
     if not paths:
-        raise InputError("--data: give 'stdlib', one or more text files (comma-separated), or a directory of .txt files")
+        raise InputError("--data: give 'stdlib', one or more text files (comma-separated), or a directory of "
+                         ".txt files")
     return paths
 
 

@@ -111,7 +111,8 @@ def _embedded(name: str) -> Series:
         try:
             from aeon.datasets import load_airline
         except ImportError:
-            raise InputError("--data airline: needs aeon (pip install 'rnnlab[classify]' or pip install aeon)") from None
+            raise InputError("--data airline: needs aeon (pip install 'rnnlab[classify]' or pip install aeon)") \
+                from None
         s = load_airline(return_array=False)
         dates = np.array([np.datetime64(str(p)[:7], "M") for p in s.index])
         return Series("airline", s.to_numpy(float)[:, None], ["passengers"], [str(d) for d in dates], season=12,
@@ -238,7 +239,8 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
         if sep != "," and raw.str.fullmatch(r"[+-]?\d*,\d+").any():
             raw = raw.str.replace(",", ".", regex=False)  # decimal commas (";"- or tab-separated files)
         vals = pd.to_numeric(raw.where(raw != "", None), errors="coerce").to_numpy(float)
-        bad = np.flatnonzero(np.isnan(vals) & (raw != "").to_numpy() & ~raw.str.lower().isin(["nan", "na", "null"]).to_numpy())
+        missing_word = raw.str.lower().isin(["nan", "na", "null"]).to_numpy()
+        bad = np.flatnonzero(np.isnan(vals) & (raw != "").to_numpy() & ~missing_word)
         if len(bad):
             i = int(bad[0])
             raise InputError(f"{path}, column '{col}', line {line(i)}: {df[col].iloc[i]!r} is not a number")
@@ -252,7 +254,8 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
         parsed = pd.to_datetime(df[date_column], errors="coerce", format="mixed")
         if parsed.isna().any():
             i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise InputError(f"{path}, column '{date_column}', line {line(i)}: {df[date_column].iloc[i]!r} is not a date")
+            raise InputError(f"{path}, column '{date_column}', line {line(i)}: {df[date_column].iloc[i]!r} "
+                             "is not a date")
         dup = parsed.duplicated(keep="first").to_numpy()
         if dup.any():
             i = int(np.flatnonzero(dup)[0])
@@ -261,7 +264,8 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
                              f"appears twice (also line {line(j)}); remove or merge the duplicate")
         if not parsed.is_monotonic_increasing:
             i = int(np.flatnonzero(np.diff(parsed.to_numpy().astype("datetime64[s]").astype(np.int64)) < 0)[0]) + 1
-            raise InputError(f"{path}, column '{date_column}', line {line(i)}: dates go backwards; sort the file by date")
+            raise InputError(f"{path}, column '{date_column}', line {line(i)}: dates go backwards; "
+                             "sort the file by date")
         if len(parsed) >= 3 and pd.infer_freq(pd.DatetimeIndex(parsed)) is None:
             days = np.diff(parsed.to_numpy().astype("datetime64[D]").astype(np.int64))
             med = np.median(days)

@@ -22,8 +22,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..apps.forecast import APP as FORECAST
-from ..tasks.forecasting import forecast_from_end
 from ..errors import InputError
+from ..tasks.forecasting import forecast_from_end
 from .base import RunBackedEstimator
 
 __all__ = ["Forecaster"]

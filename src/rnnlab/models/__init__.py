@@ -19,27 +19,26 @@ and the Transformers beside the recurrent networks (:mod:`.transformer`):
 :class:`TokenTransformerClassifier`, :class:`TransformerLM`.
 """
 
+from .captioning import ImageCaptioner
 from .conv_front_end import ConvFrontEnd
 from .documents import FlatAttentionClassifier, HierarchicalAttentionNetwork
-
-from .captioning import ImageCaptioner
 from .encoder_decoder import EncoderDecoder
 from .ensemble import Ensemble
 from .forecasting import ForecastNet
-from .raw_series import RawSeriesClassifier
 from .handwriting import HandwritingSynthesis
-from .image_encoder import ImageEncoder
 from .heads import GaussianHead, MixtureDensityHead, gaussian_nll, mixture_nll, mixture_sample
+from .image_encoder import ImageEncoder
+from .raw_series import RawSeriesClassifier
 from .seq_to_seq import SeqToSeq
 from .seq_to_vec import POOLINGS, SeqToVec
-from .vec_to_seq import VecToSeq
-from .window_mlp import WindowMLP
 from .transformer import (
     TokenTransformerClassifier,
     TransformerClassifier,
     TransformerEncoderDecoder,
     TransformerLM,
 )
+from .vec_to_seq import VecToSeq
+from .window_mlp import WindowMLP
 
 __all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder", "GaussianHead", "gaussian_nll",
            "HandwritingSynthesis", "ImageEncoder", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS",

@@ -36,7 +36,8 @@ class ImageEncoder(nn.Module):
             prev = c
         self.features = nn.Sequential(*blocks)
         self.proj = nn.Linear(prev * side * side if pooling == "flatten" else prev, vector_size)
-        self.in_channels, self.vector_size, self.image_size, self.pooling = in_channels, vector_size, image_size, pooling
+        self.in_channels, self.vector_size = in_channels, vector_size
+        self.image_size, self.pooling = image_size, pooling
         self.map_channels = prev  # channels of feature_map
 
     def feature_map(self, images: Tensor) -> Tensor:

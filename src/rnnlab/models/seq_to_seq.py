@@ -32,7 +32,8 @@ class SeqToSeq(nn.Module):
         if tie_weights:
             if self.embedding is None or input_size != self.rnn.num_directions * hidden_size \
                     or output_size != num_embeddings:
-                raise ValueError("tie_weights: needs num_embeddings == output_size and input_size == hidden output width")
+                raise ValueError("tie_weights: needs num_embeddings == output_size and input_size == "
+                                 "hidden output width")
             self.head.weight = self.embedding.weight
 
     def forward(self, x: Tensor, state=None, lengths: Tensor | None = None):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
-
-from collections.abc import Sequence
 
 from ..attention import AdditiveAttention
 from ..recurrent import Recurrent, sequence_mask

@@ -308,7 +308,8 @@ class TransformerClassifier(nn.Module):
             raise ValueError(f"x: expected (B, T, input_size), got shape {tuple(x.shape)}")
         B, T, _ = x.shape
         mask = sequence_mask(lengths, T, B, x.device)
-        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # padding may hold anything (NaN); attention's zero weight x NaN is NaN
+        # padding may hold anything (NaN), and attention's zero weight x NaN is NaN
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
         h = self.encoder(self.dropout(self.positions(self.input(x))), src_key_padding_mask=~mask)
         w = mask.to(h.dtype).unsqueeze(-1)
         return (h * w).sum(1) / w.sum(1).clamp_min(1), None

@@ -10,37 +10,45 @@ Shapes (``D`` = 2 if bidirectional else 1, ``L`` = num_layers, ``S`` = a state w
 - output: ``(B, T, D*H)`` (or time-major), zero past each sequence's length; the final
   state of each sequence is its state after its own last step.
 
-Three backends compute the layer: ``"reference"`` steps the cells in Python (any cell,
-readable, the definition), ``"fused"`` calls torch's own RNN kernels (oneDNN / cuDNN)
-on the same parameters; with variable lengths it calls them on the padded batch in a
-few stretches of time, dropping finished sequences at each cut and freezing those that
-finish inside a stretch (:func:`plan_cuts`, :func:`~.backends.fused.frozen_layer`), rather than on packed
-sequences (which CPU kernels run several times slower). ``"hoisted"`` (:mod:`.backends.hoisted`)
-runs the same cells as custom autograd Functions whose backward computes the weight
-gradients as one GEMM over all steps and whose variable-length steps work on the
-running prefix of a length-sorted batch. ``"auto"`` takes the reference backend only
-for cells no kernel computes; for training on CPU hoisted for GRU and Elman layers;
-fused otherwise. ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's
-``step`` compiled by ``torch.compile`` — its pointwise work fused into a few kernels,
-forward and backward; with ``compile_steps=K > 1`` each run of K consecutive steps is
-compiled as one graph (the rest of a sequence step by step), which removes the per-step
-call overhead, computes the gradient of each weight used at every step as one GEMM over
-the K steps (:mod:`.backends.batched_weight_grads`) and runs custom cells much closer to
-torch's kernels, at about a second of compilation per step in the graph (the first time:
-inductor caches the result on disk for later processes). So it pays off on long trainings of custom cells; where
-compilation fails (e.g. no C++ compiler) it warns and runs the plain reference loop.
+Four backends compute the layer, and ``"auto"`` chooses among them:
+
+- ``"reference"`` steps the cells in Python (any cell, readable, the definition);
+- ``"fused"`` calls torch's own RNN kernels (oneDNN / cuDNN) on the same parameters; with
+  variable lengths it calls them on the padded batch in a few stretches of time, dropping
+  finished sequences at each cut and freezing those that finish inside a stretch
+  (:func:`plan_cuts`, :func:`~.backends.fused.frozen_layer`), rather than on packed
+  sequences (which CPU kernels run several times slower);
+- ``"hoisted"`` (:mod:`.backends.hoisted`: the input projection and the weight gradients
+  hoisted out of the time loop) runs the standard cells as custom autograd Functions whose
+  backward computes the weight gradients as one GEMM over all steps and whose
+  variable-length steps work on the running prefix of a length-sorted batch;
+- ``"compiled"`` (opt-in, any cell) is the reference loop with each cell's ``step``
+  compiled by ``torch.compile`` — its pointwise work fused into a few kernels, forward and
+  backward; with ``compile_steps=K > 1`` each run of K consecutive steps is compiled as
+  one graph (the rest of a sequence step by step), which removes the per-step call
+  overhead, computes the gradient of each weight used at every step as one GEMM over the
+  K steps (:mod:`.backends.batched_weight_grads`) and runs custom cells much closer to
+  torch's kernels, at about a second of compilation per step in the graph (the first
+  time: inductor caches the result on disk for later processes). So it pays off on long
+  trainings of custom cells; where compilation fails (e.g. no C++ compiler) it warns and
+  runs the plain reference loop.
+
+``"auto"`` takes the reference backend only for cells no kernel computes; for training on
+CPU hoisted for GRU and Elman layers; fused otherwise.
 ``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
 why fused is unavailable (``None`` when it is available).
 
-The package: :mod:`.layer` (the layer, checks, stacking, dispatch), :mod:`.lengths`,
-:mod:`.stack` (layers and directions), and :mod:`.backends`, one module per backend and a
-table, :data:`.backends.TABLE`, that the layer, ``auto`` and export read;
-:func:`use_backend` runs every layer of a block of code on one backend.
+The package: :mod:`.layer` (the layer and its checks), :mod:`.dispatch` (which backend
+runs a call, :class:`BackendDispatch`), :mod:`.dropins` (torch.nn's classes on these
+backends, public as :mod:`rnnlab.nn`), :mod:`.lengths`, :mod:`.stack` (layers and
+directions), and :mod:`.backends`, one module per backend and a table,
+:data:`.backends.TABLE`, that the layer, ``auto`` and export read; :func:`use_backend`
+runs every layer of a block of code on one backend.
 
-The dispatch lives in :class:`RecurrentBackends`, which two kinds of layer share:
-:class:`Recurrent` (any cell; its cells are submodules, ``cells.0.weight_ih``) and the
-torch.nn drop-ins of :mod:`rnnlab.nn` (subclasses of ``nn.RNN/LSTM/GRU`` with torch's
-parameter names). Each says how to reach its weights; the computation is the same.
+The dispatch, :class:`BackendDispatch`, is shared by two kinds of layer: :class:`Recurrent`
+(any cell; its cells are submodules, ``cells.0.weight_ih``) and the drop-ins (subclasses
+of ``nn.RNN/LSTM/GRU`` with torch's parameter names). Each gives its layer-direction
+``k`` as a cell (``direction(k)``); the computation is the same.
 """
 
 from __future__ import annotations
@@ -48,8 +56,9 @@ from __future__ import annotations
 from .backends import BACKENDS, TABLE, use_backend
 from .backends.fused import FUSED_CALL_COST, plan_cuts
 from .backends.reference import run_steps, unroll
-from .layer import Recurrent, RecurrentBackends
+from .dispatch import BackendDispatch
+from .layer import Recurrent
 from .lengths import check_lengths, reverse_padded, sequence_mask
 
-__all__ = ["Recurrent", "RecurrentBackends", "BACKENDS", "TABLE", "use_backend", "reverse_padded", "check_lengths",
+__all__ = ["Recurrent", "BackendDispatch", "BACKENDS", "TABLE", "use_backend", "reverse_padded", "check_lengths",
            "sequence_mask", "unroll", "run_steps", "plan_cuts", "FUSED_CALL_COST"]

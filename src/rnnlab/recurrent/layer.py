@@ -1,96 +1,21 @@
-"""The recurrent layer: :class:`RecurrentBackends` (checks, stacking and dispatch to a
-backend, shared with the torch.nn drop-ins of :mod:`rnnlab.nn`) and :class:`Recurrent`
-(the layer over any cell)."""
+"""The recurrent layer over any cell, :class:`Recurrent`: its checks, its cells (one per
+layer and direction, submodules) and, through :class:`~.dispatch.BackendDispatch`, the
+backend that computes each call."""
 
 from __future__ import annotations
-
-import logging
 
 import torch
 from torch import Tensor, nn
 
-from ..cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, State, make_cell
-from . import backends
+from ..cells import RecurrentCell, State, computes_torch_equations, make_cell
 from .backends import check_available, check_backend_args
-from .lengths import check_lengths, sequence_mask
+from .dispatch import BackendDispatch
+from .lengths import check_lengths
 
-__all__ = ["Recurrent", "RecurrentBackends"]
-
-log = logging.getLogger(__name__)
-
-_STANDARD_CELLS = (ElmanCell, LSTMCell, GRUCell)
+__all__ = ["Recurrent"]
 
 
-class RecurrentBackends:
-    """The backends, shared by :class:`Recurrent` (cells as submodules) and the torch.nn
-    drop-ins of :mod:`rnnlab.nn` (torch's parameter names on the module itself).
-
-    A class using it has ``num_layers``, ``bidirectional``, ``dropout``, ``batch_first``,
-    ``training``, ``backend``, ``compile_steps`` and ``last_backend``, and says how to
-    reach its weights: :meth:`_fused_mode`, :meth:`_layer_weights`, :meth:`_ref_cell`,
-    :meth:`_one_step`, ``fused_reason`` and ``hoisted_reason``. :meth:`_run` then
-    computes the layer on a checked ``(x, state tuple, lengths)`` with the backend
-    ``auto`` or the user picked."""
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    # hooks ------------------------------------------------------------------
-    def _fused_mode(self) -> str:
-        """torch's kernel name for the layer's cells (when ``fused_reason`` is None)."""
-        raise NotImplementedError
-
-    def _layer_weights(self, k: int) -> list[Tensor]:
-        """Layer-direction ``k``'s weights in the order torch's kernels take them."""
-        raise NotImplementedError
-
-    def _has_bias(self) -> bool:
-        """Whether the weights of :meth:`_layer_weights` include the two biases."""
-        raise NotImplementedError
-
-    def _ref_cell(self, k: int):
-        """Layer-direction ``k`` as a cell (``project_input``, ``step``) for the reference loop."""
-        raise NotImplementedError
-
-    def _one_step(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
-        """One step of torch's one-step kernel for layer-direction ``k``, or None when it has none."""
-        raise NotImplementedError
-
-    @property
-    def hoisted_reason(self) -> str | None:
-        """Why the hoisted backend cannot compute this layer, or None if it can."""
-        return self.fused_reason
-
-    # dispatch ---------------------------------------------------------------
-    def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None, steps: int | None = None) -> str:
-        """The backend for this call (:func:`rnnlab.recurrent.backends.pick`)."""
-        return backends.pick(self, x, steps)
-
-    def _run(self, x: Tensor, hx: State, lengths: Tensor | None, backend: str) -> tuple[Tensor, State]:
-        """The layer over checked inputs: ``x`` 3-D in the layer's layout, ``hx`` a tuple
-        of ``(L*D, B, S)`` parts, ``lengths`` from :func:`check_lengths`, on the row
-        ``backend`` of :data:`rnnlab.recurrent.backends.TABLE`."""
-        T = x.shape[1 if self.batch_first else 0]
-        if lengths is not None and backends.zero_padding(x, backend):
-            valid = sequence_mask(lengths, T).to(x.device)
-            x = x.masked_fill(~(valid if self.batch_first else valid.t()).unsqueeze(-1), 0.0)
-        if self.last_backend != backend and not backends.tracing():
-            log.debug("%s: %s backend (%s)", type(self).__name__, backend,
-                      self.fused_reason or "fused kernel available")
-        self.last_backend = backend
-        return backends.TABLE[backend].run(self, x, hx, lengths)
-
-    # the compiled backend's cache of compiled steps: an attribute of the layer (made in
-    # __init__), dropped when pickled or deep-copied (compiled functions do neither; a
-    # copy compiles its own)
-    def __getstate__(self) -> dict:
-        state = dict(super().__getstate__())
-        state["_compiled_steps"] = {}
-        return state
-
-
-class Recurrent(RecurrentBackends, nn.Module):
+class Recurrent(BackendDispatch, nn.Module):
     """A recurrent layer over any cell: stacked, optionally bidirectional.
 
     Args:
@@ -158,12 +83,9 @@ class Recurrent(RecurrentBackends, nn.Module):
     @property
     def fused_reason(self) -> str | None:
         """Why torch's fused kernel cannot compute this layer, or None if it can."""
-        from ..nn import GRUCell as TorchGRUCell, LSTMCell as TorchLSTMCell, RNNCell as TorchRNNCell
-
-        standard = (*_STANDARD_CELLS, TorchRNNCell, TorchLSTMCell, TorchGRUCell)
         first = self.cells[0]
         for c in self.cells:
-            if type(c) not in standard:  # a subclass may have changed the equations
+            if not computes_torch_equations(c):
                 return f"{type(c).__name__} is not one of torch's standard cells"
             if c.fused_mode() is None:
                 return f"{type(c).__name__} with these options (e.g. peepholes) has no fused kernel"
@@ -177,7 +99,8 @@ class Recurrent(RecurrentBackends, nn.Module):
         if not isinstance(x, Tensor) or x.dim() != 3:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-            raise ValueError(f"x: expected a 3-D tensor {layout}, got shape {shape} (for one sequence use x.unsqueeze(0))")
+            raise ValueError(f"x: expected a 3-D tensor {layout}, got shape {shape} "
+                             "(for one sequence use x.unsqueeze(0))")
         if x.shape[-1] != self.input_size:
             raise ValueError(f"x: expected input_size={self.input_size} features on the last axis, got {x.shape[-1]}")
         B, T = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
@@ -188,21 +111,9 @@ class Recurrent(RecurrentBackends, nn.Module):
         out, final = self._run(x, hx, lengths, self._pick_backend(x, lengths))
         return out, (final[0] if len(final) == 1 else final)
 
-    # hooks of RecurrentBackends: the cells hold the weights
-    def _fused_mode(self) -> str:
-        return self.cells[0].fused_mode()
-
-    def _layer_weights(self, k: int) -> list[Tensor]:
-        return self.cells[k].flat_weights()
-
-    def _has_bias(self) -> bool:
-        return self.cells[0].bias
-
-    def _ref_cell(self, k: int) -> RecurrentCell:
+    def direction(self, k: int) -> RecurrentCell:
+        """Layer-direction ``k``: the cell that holds its weights."""
         return self.cells[k]
-
-    def _one_step(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
-        return self.cells[k].fused_step(x, state)
 
     @classmethod
     def from_torch(cls, module: nn.RNNBase, backend: str = "auto", **kwargs) -> "Recurrent":
@@ -236,7 +147,8 @@ class Recurrent(RecurrentBackends, nn.Module):
         for k, (p, s) in enumerate(zip(parts, self.state_size)):
             if not isinstance(p, Tensor) or tuple(p.shape) != (LD, batch, s):
                 got = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
-                raise ValueError(f"state[{k}]: expected shape (num_layers*num_directions={LD}, batch={batch}, {s}), got {got}")
+                raise ValueError(f"state[{k}]: expected shape (num_layers*num_directions={LD}, batch={batch}, {s}), "
+                                 f"got {got}")
         return parts
 
     def extra_repr(self) -> str:

@@ -10,12 +10,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.documents import (PAD_ID, Document, drop_duplicates, encode_document, load_documents, split_sentences,
-                              split_words)
+from ..data.documents import (
+    PAD_ID,
+    Document,
+    drop_duplicates,
+    encode_document,
+    load_documents,
+    split_sentences,
+    split_words,
+)
 from ..errors import InputError
-from .classification import stratified_split
 from ..models.ensemble import Ensemble
 from ..training.batches import bucketed_by_length
+from .classification import stratified_split
 
 __all__ = ["DocBatches", "encode_documents", "explain_document", "explain_html", "tfidf_lr_accuracy",
            "tfidf_lr_predict"]

@@ -95,7 +95,8 @@ def find_start(series: Series, label: str | None, L: int, h: int, path: str) -> 
     return start
 
 
-def windows(plan: Plan, origins: list[int], future_cal: np.ndarray | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def windows(plan: Plan, origins: list[int],
+            future_cal: np.ndarray | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Network inputs for forecasts from ``origins``: x (n, L, F), future (n, h, K+1),
     targets (n, h, T) relative to the anchors (NaN past the end), anchors (n, h, T) on
     the transformed scale (a forecast is ``anchor + output * scale``).

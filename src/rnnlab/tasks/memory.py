@@ -2,7 +2,7 @@
 delayed-recall problems at a length L, the network for each, its loss and held-out score
 and the success criteria; and the gradient measurements — the norm of the loss's
 gradient with respect to each step's hidden state, and training with and without
-clipping. See :mod:`rnnlab.apps.memory` for the protocol."""
+clipping. See :mod:`rnnlab.apps.lab` for the protocol."""
 
 from __future__ import annotations
 

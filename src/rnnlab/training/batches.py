@@ -114,7 +114,8 @@ class StreamBatches:
         return self  # the same streams every epoch (char-rnn's order)
 
 
-def bucketed_by_length(lengths: list[int], batch_size: int, seed: int, epoch: int, pool_batches: int) -> list[list[int]]:
+def bucketed_by_length(lengths: list[int], batch_size: int, seed: int, epoch: int,
+                       pool_batches: int) -> list[list[int]]:
     """Shuffled batches of indices of items of similar length: items are shuffled, sorted
     by length inside pools of ``pool_batches`` batches (so a batch wastes little on
     padding), cut into batches (each listed longest first), and the batches shuffled. The order depends only on

@@ -29,14 +29,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError, RunWriteError
-from .io import (
-    load_tensors,
-    load_weights,
-    read_json,
-    save_tensors,
-    save_weights,
-    write_json,
-)
+from ..files import read_json, write_json
+from .io import load_tensors, load_weights, save_tensors, save_weights
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "has_checkpoint", "CHECKPOINT_DIR"]
 
@@ -186,7 +180,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint directory of a run (incomplete ones are skipped
     with a note on stderr), the legacy ``checkpoint/`` of older runs, or None."""
     run_dir = Path(run_dir)
-    for step, path in _step_dirs(run_dir):
+    for _step, path in _step_dirs(run_dir):
         why = _complete(path)
         if why is None:
             return path

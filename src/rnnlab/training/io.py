@@ -14,10 +14,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file, save_model
 
 from ..errors import InputError
-from ..files import atomic_write, read_json, write_json  # generic I/O, re-exported here for compatibility
+from ..files import atomic_write
 
-__all__ = ["atomic_write", "write_json", "read_json", "save_tensors", "load_tensors", "save_weights", "load_weights",
-           "check_weights_fit"]
+__all__ = ["save_tensors", "load_tensors", "save_weights", "load_weights", "check_weights_fit"]
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:

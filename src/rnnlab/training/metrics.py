@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from .io import atomic_write
+from ..files import atomic_write
 
 __all__ = ["write_csv", "plot_history"]
 

@@ -7,10 +7,10 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import InputError
+from ..files import read_json, write_json
+from ..version import __version__
 from .distributed import world_size
-from .io import read_json, write_json
 
 __all__ = ["new_run_dir", "write_run_config", "read_run_config", "write_metrics", "DEFAULT_ROOT"]
 

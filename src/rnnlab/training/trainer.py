@@ -49,7 +49,8 @@ class TrainConfig:
 
     epochs: passes over the training data. max_steps: stop after this many optimiser
     steps in all (None: no limit). time_limit_minutes: stop after this much wall-clock
-    training time (this process; checked after every batch; the run stays resumable). lr, optimizer (adam | adamw | sgd | rmsprop),
+    training time (this process; checked after every batch; the run stays resumable). lr,
+    optimizer (adam | adamw | sgd | rmsprop),
     weight_decay, momentum (sgd, rmsprop). schedule: none | cosine (to 0 over the epochs)
     | step (× lr_gamma every lr_step_epochs) | plateau (× lr_gamma when the monitored
     metric stalls for lr_step_epochs) | inverse_sqrt (after the warm-up, × sqrt(warmup_steps

@@ -7,9 +7,9 @@ overrides the choice for a block of code (ONNX export runs every layer on ``fuse
 way). Adding a backend is one module here with ``unavailable(layer)`` and
 ``run(layer, x, state, lengths)``, and one row in :data:`TABLE`.
 
-A backend's ``run`` gets a layer with the hooks of
-:class:`~rnnlab.recurrent.layer.RecurrentBackends` (its weights, cells and sizes), ``x``
-3-D in the layer's layout, ``state`` a tuple of ``(L*D, B, S)`` parts and ``lengths`` from
+A backend's ``run`` gets a :class:`~rnnlab.recurrent.dispatch.BackendDispatch` layer (its
+sizes, and ``layer.direction(k)``: layer-direction ``k``'s cell and weights), ``x`` 3-D in
+the layer's layout, ``state`` a tuple of ``(L*D, B, S)`` parts and ``lengths`` from
 :func:`~rnnlab.recurrent.lengths.check_lengths`; it returns ``(output, state tuple)``.
 """
 

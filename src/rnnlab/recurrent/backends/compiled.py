@@ -26,7 +26,7 @@ def run(layer, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, St
     """``layer`` over ``x`` through its cells' compiled steps (cached on the layer)."""
     def cell(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
         chunk = compiled_steps(layer, k, layer.compile_steps) if layer.compile_steps > 1 else None
-        return unroll(layer._ref_cell(k), src, st, lengths, compiled_steps(layer, k, 1), chunk)
+        return unroll(layer.direction(k), src, st, lengths, compiled_steps(layer, k, 1), chunk)
 
     return stack_layers(layer, cell, x, hx, lengths)
 
@@ -37,7 +37,7 @@ def compiled_steps(layer, k: int, steps: int) -> CompiledSteps:
     compiles its own)."""
     made = layer._compiled_steps
     if (k, steps) not in made:
-        made[k, steps] = CompiledSteps(layer._ref_cell(k), steps)
+        made[k, steps] = CompiledSteps(layer.direction(k), steps)
     return made[k, steps]
 
 

@@ -51,9 +51,10 @@ def run(layer, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, St
         single = _single_step(layer, x, hx)
         if single is not None:
             return single
-    bias = layer._has_bias()
+    bias = layer.direction(0).bias
     if lengths is None:
-        weights = [w for k in range(layer.num_layers * layer.num_directions) for w in layer._layer_weights(k)]
+        weights = [w for k in range(layer.num_layers * layer.num_directions)
+                   for w in layer.direction(k).flat_weights()]
         args = (weights, bias, layer.num_layers, float(layer.dropout), layer.training, layer.bidirectional,
                 layer.batch_first)
         result = FUSED_FN[mode](x, list(hx) if mode == "LSTM" else hx[0], *args)
@@ -67,7 +68,8 @@ def run(layer, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, St
     bounds = plan_cuts(lengths.tolist(), _call_cost())
 
     def cell(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
-        return frozen_layer(mode, src, st, lengths, order, bounds, layer._layer_weights(k), bias, layer.training)
+        weights = layer.direction(k).flat_weights()
+        return frozen_layer(mode, src, st, lengths, order, bounds, weights, bias, layer.training)
 
     return stack_layers(layer, cell, x, hx, lengths)
 
@@ -81,7 +83,7 @@ def _single_step(layer, x: Tensor, hx: State) -> tuple[Tensor, State] | None:
     the sequence kernel's set-up, which dominates a single step (~330 vs ~55 µs).
     None when the layer's cells have no one-step kernel (an LSTM with projections)."""
     def cell(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
-        step = layer._one_step(k, src[0], st)
+        step = layer.direction(k).fused_step(src[0], st)
         if step is None:
             raise _NoOneStepKernel
         return step[0].unsqueeze(0), step[1]

@@ -58,8 +58,10 @@ def run(layer, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, St
     elif lengths is not None:
         x, hx, lens, order, inverse = sort_by_length(x, hx, lengths, batch_dim)
     ks = live_counts(lens, x.shape[1 - batch_dim], x.shape[batch_dim])
-    out, final = stack_layers(layer, lambda k, src, st: hoisted_layer(mode, src, st, layer._layer_weights(k), ks),
-                              x, hx, lens)
+    def cell(k: int, src: Tensor, st: State) -> tuple[Tensor, State]:
+        return hoisted_layer(mode, src, st, layer.direction(k).flat_weights(), ks)
+
+    out, final = stack_layers(layer, cell, x, hx, lens)
     if inverse is not None:  # back to the caller's order (batch-first: whole sequences)
         out = permute_batch(out, inverse, order, batch_dim)
         final = tuple(permute_batch(h, inverse, order) for h in final)

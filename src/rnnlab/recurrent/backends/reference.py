@@ -26,7 +26,7 @@ def unavailable(layer) -> str | None:
 
 def run(layer, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
     """``layer`` over ``x`` in its own layout, each cell through :func:`unroll`."""
-    return stack_layers(layer, lambda k, src, st: unroll(layer._ref_cell(k), src, st, lengths), x, hx, lengths)
+    return stack_layers(layer, lambda k, src, st: unroll(layer.direction(k), src, st, lengths), x, hx, lengths)
 
 
 def run_steps(step, xp: Tensor, state: State, valid: Tensor | None = None) -> tuple[Tensor, State]:

@@ -1,4 +1,5 @@
-"""``rnnlab lab attention``: attention against a fixed-size context, as inputs grow.
+"""The reversal task: attention against a fixed-size context, as inputs grow — what
+``rnnlab lab attention`` runs and ``rnnlab lab successor`` runs again with the Transformer.
 
 The paper's claim (after Bahdanau et al. 2014, Figure 2): an encoder-decoder that passes
 the source to the decoder as one fixed-size vector loses it as sentences grow, while a
@@ -30,11 +31,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..files import atomic_write, write_json
 from ..models import EncoderDecoder, TransformerEncoderDecoder
 from ..report import save_figure
-from ..training import TrainConfig, Trainer, write_json
+from ..training import TrainConfig, Trainer
 from ..training.config import check_positive
-from ..training.io import atomic_write
 
 __all__ = ["AttentionLabConfig", "ATTENTIONS", "reversal_batch", "run_one", "sweep", "table_markdown"]
 

@@ -37,12 +37,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..files import atomic_write, write_json
 from ..models import SeqToSeq, TransformerLM
 from ..report import save_figure
+from ..tasks.reversal import AttentionLabConfig, sweep
+from ..tasks.reversal import table_markdown as reversal_table
 from ..training.config import check_positive
-from ..training.io import atomic_write, write_json
-from .attention_lab import AttentionLabConfig, sweep
-from .attention_lab import table_markdown as reversal_table
 
 __all__ = ["SuccessorLabConfig", "QUICK", "generation_cost", "training_throughput", "run"]
 
@@ -259,8 +259,9 @@ def run(cfg: SuccessorLabConfig, out: Path, log=print) -> dict:
                                       "reversal": rows})
     plot_generation(out / "generation.png", gen)
     atomic_write(out / "successor.md", report_markdown(gen, train, reversal_table(rows, cfg.reversal)))
-    metrics = {f"{k}_ms_per_token_C{r['context']}": r[f"{k}_ms"] for r in gen["rows"] for k in ("lstm", "transformer")}
-    metrics.update({f"{k}_bytes_C{r['context']}": r[f"{k}_bytes"] for r in gen["rows"] for k in ("lstm", "transformer")})
+    families = ("lstm", "transformer")
+    metrics = {f"{k}_ms_per_token_C{r['context']}": r[f"{k}_ms"] for r in gen["rows"] for k in families}
+    metrics.update({f"{k}_bytes_C{r['context']}": r[f"{k}_bytes"] for r in gen["rows"] for k in families})
     metrics.update(train)
     metrics["crossover_context"] = gen["crossover_context"]
     metrics.update({f"reversal_{r['model']}_exact_L{r['length']}": r["exact"] for r in rows})

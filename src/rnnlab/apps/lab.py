@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..files import atomic_write, write_json
 from ..report import save_figure
-from ..training import TrainConfig, Trainer, apply_overrides, write_json
-from ..training.io import atomic_write
 from ..tasks.memory import (
     MODELS,
     TASKS,
@@ -45,6 +44,7 @@ from ..tasks.memory import (
     task_loss,
     task_score,
 )
+from ..training import TrainConfig, Trainer, apply_overrides
 from .base import App, RunContext
 
 __all__ = ["MemoryConfig", "MemoryLab", "APP", "TASKS", "MODELS", "gradient_norms"]
@@ -211,7 +211,7 @@ class MemoryLab(App):
         rows_path = ctx.run_dir / "results.json"
         rows: list[dict] = []
         if ctx.resume and rows_path.exists():
-            from ..training import read_json
+            from ..files import read_json
 
             rows = read_json(rows_path)
         done = {(r["task"], r["model"], r["length"], r["seed"]) for r in rows}
@@ -222,7 +222,8 @@ class MemoryLab(App):
                     ok = 0
                     for seed in range(cfg.seeds):
                         if (task, model, L, seed) in done:
-                            r = next(r for r in rows if (r["task"], r["model"], r["length"], r["seed"]) == (task, model, L, seed))
+                            key = (task, model, L, seed)
+                            r = next(r for r in rows if (r["task"], r["model"], r["length"], r["seed"]) == key)
                         elif failures >= cfg.give_up_after:
                             r = {"task": task, "model": model, "length": L, "seed": seed, "solved": False,
                                  "score": float("nan"), "steps": 0, "seconds": 0.0, "skipped": True}
@@ -238,13 +239,13 @@ class MemoryLab(App):
         write_json(rows_path, rows)
         summary = summarize(rows, cfg)
         table = table_markdown(summary, cfg)
-        atomic_write(ctx.run_dir / "memory.md", "Largest length solved (see rnnlab/apps/memory.py for the "
+        atomic_write(ctx.run_dir / "memory.md", "Largest length solved (see rnnlab/apps/lab.py for the "
                      "criteria)\n\n" + table)
         plot_sweep(ctx.run_dir / "memory.png", rows, cfg)
         return {f"{task}_max_length_{model}": L for task, by in summary.items() for model, L in by.items()}
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
-        from ..training import read_json
+        from ..files import read_json
 
         cfg = self.load_config(run_dir)
         rows = read_json(run_dir / "results.json", "lab results")
@@ -291,8 +292,9 @@ class MemoryLab(App):
                 out.mkdir(parents=True, exist_ok=True)
                 plot_gradients(out / "gradients.png", norms, curves)
                 ratios = {c: float(n[0] / n[-1]) for c, n in norms.items()}
-                write_json(out / "gradients.json", {"length": length, "norms": {c: n.tolist() for c, n in norms.items()},
-                                                    "first_over_last": ratios})
+                write_json(out / "gradients.json",
+                           {"length": length, "norms": {c: n.tolist() for c, n in norms.items()},
+                            "first_over_last": ratios})
                 lines = [f"{c:12s} ‖∂L/∂h_0‖ / ‖∂L/∂h_T-1‖ = {r:.3g}" for c, r in ratios.items()]
                 return "\n".join(lines) + f"\nplot: {out / 'gradients.png'}\n"
 
@@ -308,7 +310,7 @@ class MemoryLab(App):
         ):
             """Attention vs a fixed-size context: reverse sequences of growing length with and without
             attention; print the table of held-out accuracy."""
-            from .attention_lab import AttentionLabConfig, sweep
+            from ..tasks.reversal import AttentionLabConfig, sweep
 
             def run():
                 cfg = (AttentionLabConfig(lengths=[5, 10, 20], models=["none", "additive"], steps=600) if quick
@@ -329,7 +331,7 @@ class MemoryLab(App):
         ):
             """The Transformer beside the LSTM: generation cost against context length, training
             throughput at equal parameters, and the reversal task; prints the tables."""
-            from .successor_lab import QUICK, SuccessorLabConfig, run
+            from .lab_successor import QUICK, SuccessorLabConfig, run
 
             def go():
                 cfg = SuccessorLabConfig(**QUICK) if quick else SuccessorLabConfig()
