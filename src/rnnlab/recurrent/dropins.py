@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
 from torch import Tensor, nn
@@ -75,8 +76,22 @@ def torch_class(name: str) -> type[nn.Module]:
                       f"to torch's class before importing rnnlab")
 
 
-_TorchRNN, _TorchLSTM, _TorchGRU = torch_class("RNN"), torch_class("LSTM"), torch_class("GRU")
-_TorchRNNCell, _TorchLSTMCell, _TorchGRUCell = torch_class("RNNCell"), torch_class("LSTMCell"), torch_class("GRUCell")
+if TYPE_CHECKING:  # the type checker sees torch's classes by name; at run time torch_class finds them
+    from torch.nn import GRU as _TorchGRU
+    from torch.nn import LSTM as _TorchLSTM
+    from torch.nn import RNN as _TorchRNN
+    from torch.nn import GRUCell as _TorchGRUCell
+    from torch.nn import LSTMCell as _TorchLSTMCell
+    from torch.nn import RNNCell as _TorchRNNCell
+
+    # the mixins below run before torch's classes in the MRO and use their attributes
+    _LayerBase: TypeAlias = nn.RNNBase
+    _CellBase: TypeAlias = nn.RNNCellBase
+else:
+    _TorchRNN, _TorchLSTM, _TorchGRU = torch_class("RNN"), torch_class("LSTM"), torch_class("GRU")
+    _TorchRNNCell, _TorchLSTMCell, _TorchGRUCell = (torch_class("RNNCell"), torch_class("LSTMCell"),
+                                                     torch_class("GRUCell"))
+    _LayerBase = _CellBase = object
 
 
 @contextlib.contextmanager
@@ -152,7 +167,7 @@ class _LayerDirection:
         return fused_cell_step(self.layer.mode, x, state, w if self.bias else [*w, None, None])
 
 
-class _DropInLayer(BackendDispatch):
+class _DropInLayer(BackendDispatch, _LayerBase):
     """What the three drop-in layers share (mixed in before the torch.nn class)."""
 
     _torch_class: type[nn.RNNBase]
@@ -395,11 +410,14 @@ class GRU(_DropInLayer, _TorchGRU):
 
 
 # ---------------------------------------------------------------------- cells
-class _DropInCell:
+class _DropInCell(_CellBase):
     """rnnlab's cell protocol on torch's cells (mixed in before the torch.nn class), so
     :class:`rnnlab.Recurrent` can unroll them; ``forward`` stays torch's."""
 
-    mode: str
+    @property
+    def mode(self) -> str:
+        """torch's kernel name for the cell (``"LSTM"``, ``"GRU"``, ``"RNN_TANH"``, ``"RNN_RELU"``)."""
+        raise NotImplementedError
 
     def _check(self, input_size, hidden_size) -> None:
         # (not ``bias``: torch's own cell tests build GRUCell(10, 20, 'relu'), a true bias)
@@ -451,7 +469,9 @@ class LSTMCell(_DropInCell, _TorchLSTMCell):
     """Drop-in for ``torch.nn.LSTMCell``: ``forward(input, hx=None) -> (h, c)`` as torch's
     (it is torch's), plus rnnlab's cell protocol (:mod:`rnnlab.nn`)."""
 
-    mode = "LSTM"
+    @property
+    def mode(self) -> str:
+        return "LSTM"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         self._check(input_size, hidden_size)
@@ -462,7 +482,9 @@ class GRUCell(_DropInCell, _TorchGRUCell):
     """Drop-in for ``torch.nn.GRUCell``: ``forward(input, hx=None) -> h`` as torch's (it is
     torch's), plus rnnlab's cell protocol (:mod:`rnnlab.nn`)."""
 
-    mode = "GRU"
+    @property
+    def mode(self) -> str:
+        return "GRU"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
         self._check(input_size, hidden_size)
