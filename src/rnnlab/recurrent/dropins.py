@@ -288,15 +288,18 @@ class _DropInLayer(BackendDispatch, _LayerBase):
         return tuple(parts) if self.mode == "LSTM" else parts[0]
 
     # conversions ------------------------------------------------------------
-    def _torch_config(self) -> dict:
-        return dict(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-                    bias=self.bias, batch_first=self.batch_first, dropout=self.dropout,
-                    bidirectional=self.bidirectional)
+    @classmethod
+    def _torch_config(cls, module: nn.RNNBase) -> dict:
+        """The constructor arguments of torch's class that rebuild ``module`` (a drop-in or
+        torch's own): the shared ones and the class's own (:meth:`_own_config`)."""
+        return dict(input_size=module.input_size, hidden_size=module.hidden_size, num_layers=module.num_layers,
+                    bias=module.bias, batch_first=module.batch_first, dropout=module.dropout,
+                    bidirectional=module.bidirectional, **cls._own_config(module))
 
     def to_torch(self) -> nn.RNNBase:
         """The plain torch.nn module with the same configuration and (copied) weights."""
         p = next(self.parameters())
-        module = self._torch_class(**self._torch_config(), device=p.device, dtype=p.dtype)
+        module = self._torch_class(**self._torch_config(self), device=p.device, dtype=p.dtype)
         module.load_state_dict(self.state_dict())
         return module
 
@@ -307,8 +310,7 @@ class _DropInLayer(BackendDispatch, _LayerBase):
         if not isinstance(module, cls._torch_class):
             raise ValueError(f"module: expected torch.nn.{cls._torch_class.__name__}, got {type(module).__name__}")
         p = next(module.parameters())
-        layer = cls(**_DropInLayer._torch_config(module), **cls._own_config(module), backend=backend,
-                    device=p.device, dtype=p.dtype, **kwargs)
+        layer = cls(**cls._torch_config(module), backend=backend, device=p.device, dtype=p.dtype, **kwargs)
         layer.load_state_dict(module.state_dict())
         layer.train(module.training)
         return layer
@@ -338,9 +340,6 @@ class RNN(_DropInLayer, _TorchRNN):
                            batch_first=batch_first, dropout=dropout, bidirectional=bidirectional, device=device,
                            dtype=dtype, **torch_kwargs)
         self._setup(backend, compile_steps)
-
-    def _torch_config(self) -> dict:
-        return {**super()._torch_config(), "nonlinearity": self.nonlinearity}
 
     @staticmethod
     def _own_config(module: _TorchRNN) -> dict:
@@ -384,9 +383,6 @@ class LSTM(_DropInLayer, _TorchLSTM):
                         getattr(self, name)[H:2 * H] = float(fb)
                     elif name.startswith("bias_hh"):
                         getattr(self, name)[H:2 * H] = 0.0
-
-    def _torch_config(self) -> dict:
-        return {**super()._torch_config(), "proj_size": self.proj_size}
 
     @staticmethod
     def _own_config(module: _TorchLSTM) -> dict:
