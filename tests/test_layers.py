@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rnnlab"
 # the first dotted prefix that matches names a module's layer (ARCHITECTURE.md's table)
 LAYERS = [
     ("errors", 0), ("files", 0), ("version", 0),
-    ("cells", 1),
+    ("cells", 1), ("linear_cells", 1),
     ("recurrent", 2), ("nn", 2),
     ("attention", 3), ("decoding", 3), ("models", 3),
     ("training", 4), ("report", 4),

@@ -3,12 +3,14 @@ equations, a layer that unrolls any cell (with torch's fused kernels when they c
 the same function), attention, the four topologies, decoding, training and apps."""
 
 from .cells import ElmanCell, GRUCell, LSTMCell, RecurrentCell, make_cell
+from .linear_cells import LinearRecurrentCell, LRUCell, MinGRUCell, MinLSTMCell
 from .nn import GRU, LSTM, RNN  # torch.nn's classes with rnnlab's backends (rnnlab.nn)
 from .recurrent import Recurrent
 from .version import __version__
 
 __all__ = [
     "RecurrentCell", "ElmanCell", "LSTMCell", "GRUCell", "make_cell",
+    "LinearRecurrentCell", "MinGRUCell", "MinLSTMCell", "LRUCell",
     "Recurrent", "RNN", "LSTM", "GRU", "__version__",
 ]
 

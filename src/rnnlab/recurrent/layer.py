@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..cells import RecurrentCell, State, computes_torch_equations, make_cell
 from .backends import check_available, check_backend_args
+from .backends.scan import METHODS as SCAN_METHODS
 from .dispatch import BackendDispatch
 from .lengths import check_lengths
 
@@ -28,13 +29,16 @@ class Recurrent(BackendDispatch, nn.Module):
         bidirectional: add a second pass over each sequence reversed within its length.
         dropout: dropout on the outputs of every layer but the last (as torch.nn).
         batch_first: ``(B, T, F)`` tensors if True, ``(T, B, F)`` if False.
-        backend: ``"auto"`` | ``"reference"`` | ``"fused"`` | ``"hoisted"`` | ``"compiled"``
-            (see the module docstring).
+        backend: ``"auto"`` | ``"reference"`` | ``"fused"`` | ``"hoisted"`` | ``"compiled"`` |
+            ``"scan"`` (see the module docstring).
         compile_steps: with ``backend="compiled"``, steps per compiled graph (1: each
             step alone, compiles in seconds; the training window, e.g. 100: a custom LSTM
             cell at 1.0-1.2x torch.nn's time on CPU, against ~1.5x step by step, for about
             a minute of compilation the first time and seconds once inductor's disk cache
             holds the graphs — ``benchmarks/speed.py``).
+        scan_method: with the scan backend (cells linear in their state: ``"mingru"``,
+            ``"minlstm"``, ``"lru"``), ``"loop"``, ``"associative"``, ``"log"`` or ``"auto"``
+            (loop on CPU, associative on GPU; :mod:`~rnnlab.recurrent.backends.scan`).
         **cell_kwargs: passed to every cell (e.g. ``chrono_max_timescale=1000``).
 
     ``forward(x, state=None, lengths=None) -> (outputs, final_state)``.
@@ -51,11 +55,15 @@ class Recurrent(BackendDispatch, nn.Module):
         batch_first: bool = True,
         backend: str = "auto",
         compile_steps: int = 1,
+        scan_method: str = "auto",
         **cell_kwargs,
     ):
         super().__init__()
         check_backend_args(backend, compile_steps)
+        if scan_method not in SCAN_METHODS:
+            raise ValueError(f"scan_method: expected one of {', '.join(SCAN_METHODS)}, got {scan_method!r}")
         self.compile_steps = compile_steps
+        self.scan_method = scan_method
         if int(num_layers) < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not 0.0 <= float(dropout) < 1.0:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ...cells import State
-from . import compiled, fused, hoisted, reference
+from . import compiled, fused, hoisted, reference, scan
 from .tracing import in_functorch, tracing
 
 __all__ = ["Backend", "TABLE", "BACKENDS", "check_backend_args", "check_available", "pick", "use_backend",
@@ -51,6 +51,7 @@ TABLE: dict[str, Backend] = {
     "fused": Backend(fused.unavailable, fused.run, reads_padding=True),
     "hoisted": Backend(hoisted.unavailable, hoisted.run),
     "compiled": Backend(compiled.unavailable, compiled.run),
+    "scan": Backend(scan.unavailable, scan.run),
 }
 
 BACKENDS: tuple[str, ...] = ("auto", *TABLE)
@@ -99,7 +100,9 @@ def forced_backend() -> str | None:
 def pick(layer, x: Tensor | None = None, steps: int | None = None) -> str:
     """The backend for this call: :func:`use_backend`'s, else the layer's own, else
     ``auto``'s choice, by measurement (benchmarks/results/speed/speed.md, 2 CPU cores):
-    reference for cells no kernel computes; for training on CPU, hoisted for GRU and Elman
+    for cells linear in their state the scan over whole sequences and their own step one
+    step at a time (benchmarks/results/parallel_recurrence/); reference for other cells no
+    kernel computes; for training on CPU, hoisted for GRU and Elman
     layers (0.79-1.10x torch.nn's time); fused otherwise (oneDNN's LSTM is the fastest,
     inference needs no backward, single steps run torch's one-step cell kernels, and
     variable-length batches cost no more than equal-length ones), and always inside
@@ -112,6 +115,13 @@ def pick(layer, x: Tensor | None = None, steps: int | None = None) -> str:
         return forced
     if layer.backend != "auto":
         return layer.backend
+    if steps is None:
+        steps = x.shape[1 if layer.batch_first else 0] if x is not None else 0
+    if scan.unavailable(layer) is None:
+        # whole sequences (training, scoring, a prompt) scan; one step at a time (generation,
+        # streaming) is the cell's own step on its O(1) state; graphs and transforms trace
+        # the plain steps
+        return "scan" if steps > 1 and not tracing() and not in_functorch() else "reference"
     if fused.unavailable(layer) is not None:
         return "reference"
     if tracing():
@@ -120,8 +130,6 @@ def pick(layer, x: Tensor | None = None, steps: int | None = None) -> str:
         return "reference"
     training = (x is not None and x.device.type == "cpu" and torch.is_grad_enabled()
                 and (x.requires_grad or any(p.requires_grad for p in layer.parameters())))
-    if steps is None:
-        steps = x.shape[1 if layer.batch_first else 0] if x is not None else 0
     # one step (decoders, streaming): torch's one-step cell kernels are the fastest
     if training and steps > 1 and layer._fused_mode() != "LSTM" and hoisted.unavailable(layer) is None:
         return "hoisted"
