@@ -232,6 +232,7 @@ def scaled_error(got, want):
     return float((got.double() - want).abs().max() / want.abs().max().clamp_min(1e-30))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("bias", [-12.0, 12.0])
 def test_ten_thousand_steps_with_gates_near_0_and_1(name, bias):
@@ -253,6 +254,18 @@ def test_ten_thousand_steps_with_gates_near_0_and_1(name, bias):
             if method == "log":  # a* + logcumsumexp(log b - a*): two large logs, float32 (LogScan)
                 bound = max(2e-4, bound)
             assert scaled_error(got, want) < bound, (method, k, scaled_error(got, want), loop_error[k])
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_two_thousand_steps_in_float32_equal_the_loop(name):
+    """The fast suite's long case (the slow one runs 10,000 steps against float64)."""
+    layer = gated_layer(name, -12.0)
+    x = torch.randn(2, 2000, 2, generator=torch.Generator().manual_seed(2))
+    want = run_long(layer, x, "reference")
+    for method in METHODS[name]:
+        tol = 1e-4 if method == "log" else 1e-5
+        for got, ref in zip(run_long(layer, x, method), want):
+            assert scaled_error(got, ref.double()) < tol, method
 
 
 def test_bare_state_and_a_streamed_sequence_equal_the_scan():

@@ -80,7 +80,9 @@ def test_lab_successor_writes_its_tables_and_plots(tmp_path, cli):
     # the LSTM's state does not grow with the context; the Transformer's cache does, 10x
     assert m["lstm_bytes_C20"] == m["lstm_bytes_C200"]
     assert m["transformer_bytes_C200"] > 5 * m["transformer_bytes_C20"]
-    assert m["lstm_tokens_per_s"] > 0 and m["transformer_tokens_per_s"] > 0
+    assert m["lstm_tokens_per_s"] > 0 and m["transformer_tokens_per_s"] > 0 and m["mingru_tokens_per_s"] > 0
+    # the parallel recurrence's block stack carries a fixed-size state too
+    assert m["mingru_bytes_C20"] == m["mingru_bytes_C200"]
     assert "| 200 |" in stdout and "Transformer" in stdout
 
 

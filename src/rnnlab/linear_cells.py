@@ -73,21 +73,24 @@ class LinearRecurrentCell(RecurrentCell):
         """The state tuple of a scanned variable ``(B, N)``."""
         return (s,)
 
-    def forward(self, x: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State | Tensor]:
+    def forward(  # type: ignore[override]  # a bare tensor state gives a bare tensor back
+            self, x: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State | Tensor]:
         """One step from a raw input ``(B, I)``; ``state`` a tuple, a bare tensor (then a
         bare tensor comes back) or None (zeros)."""
         if x.dim() != 2 or x.shape[1] != self.input_size:
             raise ValueError(f"x: expected (batch, input_size={self.input_size}), got {tuple(x.shape)}")
         bare = isinstance(state, Tensor)
+        parts: State
         if state is None:
-            state = self.init_state(x.shape[0], x.device, x.dtype)
-        elif bare:
-            state = (state,)
-        state = tuple(state)
-        if len(state) != 1 or tuple(state[0].shape) != (x.shape[0], self.state_size[0]):
-            got = [tuple(t.shape) for t in state]
+            parts = self.init_state(x.shape[0], x.device, x.dtype)
+        elif isinstance(state, Tensor):
+            parts = (state,)
+        else:
+            parts = tuple(state)
+        if len(parts) != 1 or tuple(parts[0].shape) != (x.shape[0], self.state_size[0]):
+            got = [tuple(t.shape) for t in parts]
             raise ValueError(f"state: expected one tensor of shape ({x.shape[0]}, {self.state_size[0]}), got {got}")
-        h, new = self.step(self.project_input(x), state)
+        h, new = self.step(self.project_input(x), parts)
         return h, (new[0] if bare else new)
 
 

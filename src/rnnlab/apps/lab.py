@@ -34,6 +34,7 @@ from ..files import atomic_write, write_json
 from ..report import save_figure
 from ..tasks.memory import (
     MODELS,
+    PARALLEL_MODELS,
     TASKS,
     THRESHOLD,
     build_model,
@@ -55,7 +56,9 @@ __all__ = ["MemoryConfig", "MemoryLab", "APP", "TASKS", "MODELS", "gradient_norm
 class MemoryConfig:
     """data: comma-separated tasks (adding, copy, recall; copy is not in the default
     sweep: at 1,500 steps no model learns it, see ``--data copy --epochs 200``). lengths: the swept lengths.
-    models: any of rnn, lstm, lstm_chrono (chrono init with T_max = the length), gru.
+    models: any of rnn, lstm, lstm_chrono (chrono init with T_max = the length), gru, and
+    the parallel recurrences mingru, minlstm, lru and lru_blocks (the LRU in its paper's
+    residual blocks; tasks/memory.py), not in the default sweep.
     seeds: runs per (task, model, length). give_up_after: failed lengths in a row after
     which longer ones are skipped. steps_per_epoch: training steps between evaluations."""
 
@@ -75,8 +78,8 @@ class MemoryConfig:
             if t not in TASKS:
                 raise ValueError(f"data: unknown task {t!r}; expected comma-separated {', '.join(TASKS)}")
         for m in self.models:
-            if m not in MODELS:
-                raise ValueError(f"models: unknown model {m!r}; expected any of {', '.join(MODELS)}")
+            if m not in MODELS + PARALLEL_MODELS:
+                raise ValueError(f"models: unknown model {m!r}; expected any of {', '.join(MODELS + PARALLEL_MODELS)}")
         if not self.lengths or min(self.lengths) < 2:
             raise ValueError("lengths: give one or more lengths >= 2")
 

@@ -1,7 +1,12 @@
-"""``rnnlab lab successor``: the Transformer beside the recurrent networks, measured.
+"""``rnnlab lab successor``: the Transformer beside the recurrent networks, measured — and
+the recurrences that answered it, trained in parallel over time.
 
-The survey closes by naming the Transformer as attention's successor. Three measurements
-of where each wins, on this machine:
+The survey closes by naming the Transformer as attention's successor; its sequel
+(minGRU / minLSTM, Feng et al. 2024; the LRU, Orvieto et al. 2023) brings back recurrences
+linear in their state, which train with a scan over time yet generate with a state of
+fixed size. Three families — the LSTM, the Transformer and a minGRU block stack
+(:class:`~rnnlab.models.RecurrentBlockLM`, sized to the LSTM's parameter count) — and
+three measurements of where each wins, on this machine:
 
 1. **Generation cost against context length.** A language model writes one token at a
    time (batch 1) after a context of C tokens. The LSTM carries a state of fixed size,
@@ -13,10 +18,11 @@ of where each wins, on this machine:
    (a straight-line fit of its cost against C) is the context beyond which the
    recurrent state is cheaper. The models are untrained: cost does not depend on the
    weights' values.
-2. **Training throughput on the same data.** Tokens per second of a training step
-   (forward, backward, Adam) on windows of the embedded corpus (the Python standard
-   library's source, characters), for the LSTM and a Transformer whose feed-forward
-   width is chosen to give it the LSTM's parameter count.
+2. **Training throughput against window length, on the same data.** Tokens per second of
+   a training step (forward, backward, Adam) on windows of ``seq_lens`` characters of the
+   embedded corpus (the Python standard library's source), the same tokens per step at
+   every length, for the LSTM, a Transformer whose feed-forward width gives it the LSTM's
+   parameter count, and the minGRU stack.
 3. **The reversal task** of ``rnnlab lab attention`` with the Transformer added: a GRU
    encoder-decoder without attention, with additive attention, and a Transformer, at
    growing lengths.
@@ -38,7 +44,7 @@ import torch
 from torch import nn
 
 from ..files import atomic_write, write_json
-from ..models import SeqToSeq, TransformerLM
+from ..models import RecurrentBlockLM, SeqToSeq, TransformerLM
 from ..report import save_figure
 from ..tasks.reversal import AttentionLabConfig, sweep
 from ..tasks.reversal import table_markdown as reversal_table
@@ -52,9 +58,11 @@ class SuccessorLabConfig:
     """contexts: the context lengths of the generation measurement; generated: tokens
     timed at each; repeats: rounds (the median is reported). LSTM language model:
     ``lstm_layers`` × ``hidden_size``; Transformer: ``transformer_layers`` of ``d_model``
-    with ``heads`` (its feed-forward width chosen to match the LSTM's parameters).
-    vocab_size: tokens of the generation models. throughput_steps / batch_size / seq_len:
-    the training measurement. reversal: the attention lab's sweep (its keys)."""
+    with ``heads`` (its feed-forward width chosen to match the LSTM's parameters); minGRU:
+    ``blocks`` residual blocks, their width chosen likewise. vocab_size: tokens of the
+    generation models. throughput_steps / batch_size × seq_len tokens a step / seq_lens:
+    the training measurement (at each window length ``batch_size × seq_len / length``
+    windows a step). reversal: the attention lab's sweep (its keys)."""
 
     contexts: list[int] = field(default_factory=lambda: [100, 1000, 10000])
     generated: int = 50
@@ -66,9 +74,11 @@ class SuccessorLabConfig:
     d_model: int = 256
     heads: int = 4
     transformer_layers: int = 4
+    blocks: int = 2
     throughput_steps: int = 20
     batch_size: int = 32
     seq_len: int = 128
+    seq_lens: list[int] = field(default_factory=lambda: [128, 512, 2048])
     seed: int = 0
     reversal: AttentionLabConfig = field(default_factory=lambda: AttentionLabConfig(
         lengths=[5, 10, 20, 40], models=["none", "additive", "transformer"]))
@@ -76,25 +86,32 @@ class SuccessorLabConfig:
     def __post_init__(self) -> None:
         if not self.contexts or min(self.contexts) < 1:
             raise ValueError("contexts: give one or more context lengths >= 1")
+        if not self.seq_lens or min(self.seq_lens) < 2:
+            raise ValueError("seq_lens: give one or more window lengths >= 2")
         check_positive(self, "generated", "repeats", "vocab_size", "embed_size", "hidden_size", "lstm_layers",
-                       "d_model", "heads", "transformer_layers", "throughput_steps", "batch_size", "seq_len")
+                       "d_model", "heads", "transformer_layers", "throughput_steps", "batch_size", "seq_len", "blocks")
         if self.d_model % self.heads:
             raise ValueError(f"d_model={self.d_model} does not divide into heads={self.heads}")
 
 
 #: ``--quick``: smaller models and sweeps, the same three measurements (about two minutes)
 QUICK = dict(generated=20, repeats=2, hidden_size=256, d_model=128, transformer_layers=2, throughput_steps=6,
-             batch_size=16, reversal=AttentionLabConfig(lengths=[5, 10, 20], models=["none", "additive", "transformer"],
-                                                        steps=600))
+             batch_size=16, seq_lens=[128, 512],
+             reversal=AttentionLabConfig(lengths=[5, 10, 20], models=["none", "additive", "transformer"], steps=600))
 
 
 def _params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def build_models(cfg: SuccessorLabConfig, max_positions: int) -> tuple[SeqToSeq, TransformerLM]:
-    """The LSTM language model, and the Transformer whose feed-forward width gives it the
-    LSTM's parameter count (to the nearest 32)."""
+FAMILIES = ("lstm", "transformer", "mingru")
+NAMES = {"lstm": "LSTM", "transformer": "Transformer", "mingru": "minGRU blocks"}
+
+
+def build_models(cfg: SuccessorLabConfig, max_positions: int) -> dict[str, nn.Module]:
+    """The LSTM language model, the Transformer whose feed-forward width gives it the
+    LSTM's parameter count (to the nearest 32) and the minGRU block stack whose width does
+    (to the nearest 16), by family name."""
     torch.manual_seed(cfg.seed)
     lstm = SeqToSeq(cfg.embed_size, cfg.vocab_size, cfg.hidden_size, "lstm", num_layers=cfg.lstm_layers,
                     num_embeddings=cfg.vocab_size)
@@ -105,9 +122,26 @@ def build_models(cfg: SuccessorLabConfig, max_positions: int) -> tuple[SeqToSeq,
         return TransformerLM(cfg.vocab_size, cfg.d_model, cfg.heads, cfg.transformer_layers, ff, dropout=0.0,
                              max_positions=max_positions)
 
+    def blocks(width: int) -> RecurrentBlockLM:
+        torch.manual_seed(cfg.seed)
+        return RecurrentBlockLM(cfg.vocab_size, width, cfg.blocks, "mingru")
+
     per_unit = _params(transformer(33)) - _params(transformer(32))  # parameters per feed-forward unit
     ff = max(32, int(round((target - _params(transformer(32))) / per_unit / 32)) * 32 + 32)
-    return lstm, transformer(ff)
+    # a block stack's parameters are a quadratic in its width: fit it on three small widths
+    quad = np.polyfit([16, 32, 48], [_params(blocks(w)) for w in (16, 32, 48)], 2)
+    width = min(range(16, 8193, 16), key=lambda w: abs(np.polyval(quad, w) - target))
+    return {"lstm": lstm, "transformer": transformer(ff), "mingru": blocks(width)}
+
+
+def _nbytes(state) -> int:
+    """Bytes of a (nested) state: a tensor, tuples of them, or what says its own (``nbytes``:
+    the Transformer's key/value cache)."""
+    if hasattr(state, "nbytes"):
+        return int(state.nbytes)
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    return sum(_nbytes(s) for s in state)
 
 
 @torch.no_grad()
@@ -122,33 +156,32 @@ def _time_generation(model: nn.Module, context: torch.Tensor, generated: int) ->
         logits, state = model(token, state)
         token = logits[:, -1:].argmax(-1)
     seconds = (time.perf_counter() - t0) / generated
-    held = state.nbytes if hasattr(state, "nbytes") else sum(s.numel() * s.element_size() for s in state)
-    return seconds, held
+    return seconds, _nbytes(state)
 
 
 def generation_cost(cfg: SuccessorLabConfig, log=print) -> dict:
-    """Rows ``{context, lstm_ms, transformer_ms, lstm_bytes, transformer_bytes}`` and the
-    crossover context (None if the Transformer is never slower within the fit)."""
-    lstm, transformer = build_models(cfg, max(cfg.contexts) + cfg.generated + 1)
-    lstm.eval(), transformer.eval()
+    """Rows ``{context, <family>_ms, <family>_bytes}`` and the crossover context of the
+    Transformer with the LSTM (None if the Transformer is never slower within the fit)."""
+    models = build_models(cfg, max(cfg.contexts) + cfg.generated + 1)
     g = torch.Generator().manual_seed(cfg.seed)
     # the first calls of a model pay one-off costs (allocator growth, kernel selection);
     # left in, they made the LSTM's first context look several times slower than its others
-    for model in (lstm, transformer):
+    for model in models.values():
+        model.eval()
         _time_generation(model, torch.randint(0, cfg.vocab_size, (1, 16), generator=g), 5)
     rows = []
     for C in cfg.contexts:
         context = torch.randint(0, cfg.vocab_size, (1, C), generator=g)
-        times: dict[str, list[float]] = {"lstm": [], "transformer": []}
+        times: dict[str, list[float]] = {k: [] for k in models}
         held = {}
-        for _ in range(cfg.repeats):  # alternately, so both see the same machine
-            for name, model in (("lstm", lstm), ("transformer", transformer)):
+        for _ in range(cfg.repeats):  # round-robin, so every family sees the same machine
+            for name, model in models.items():
                 s, held[name] = _time_generation(model, context, cfg.generated)
                 times[name].append(s)
         row = {"context": C, **{f"{k}_ms": 1000 * float(np.median(v)) for k, v in times.items()},
                **{f"{k}_bytes": int(v) for k, v in held.items()}}
-        log(f"context {C:>6}: LSTM {row['lstm_ms']:.2f} ms/token ({row['lstm_bytes']:,} B state), Transformer "
-            f"{row['transformer_ms']:.2f} ms/token ({row['transformer_bytes']:,} B cache)")
+        log(f"context {C:>6}: " + ", ".join(f"{NAMES[k]} {row[f'{k}_ms']:.2f} ms/token ({row[f'{k}_bytes']:,} B)"
+                                            for k in models))
         rows.append(row)
     crossover = None
     if len(rows) >= 2:
@@ -156,41 +189,46 @@ def generation_cost(cfg: SuccessorLabConfig, log=print) -> dict:
         lstm_ms = float(np.median([r["lstm_ms"] for r in rows]))
         if slope > 0:
             crossover = max(0.0, (lstm_ms - intercept) / slope)
-    return {"rows": rows, "crossover_context": crossover, "lstm_parameters": _params(lstm),
-            "transformer_parameters": _params(transformer)}
+    return {"rows": rows, "crossover_context": crossover,
+            **{f"{k}_parameters": _params(m) for k, m in models.items()}}
 
 
 def training_throughput(cfg: SuccessorLabConfig, log=print) -> dict:
-    """Training tokens per second of each model on windows of the embedded corpus."""
+    """Training tokens per second of each family on windows of the embedded corpus, at
+    each window length of ``seq_lens`` (``batch_size × seq_len`` tokens a step)."""
     from ..data.text import CharVocab, stdlib_corpus
 
     text, _ = stdlib_corpus(400_000)
     vocab = CharVocab.build(text)
     ids = torch.from_numpy(vocab.encode_array(text))
     sized = dataclasses.replace(cfg, vocab_size=len(vocab))
-    models = dict(zip(("lstm", "transformer"), build_models(sized, cfg.seq_len)))
+    models = build_models(sized, max(cfg.seq_lens))
     opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
     g = torch.Generator().manual_seed(cfg.seed)
-    seconds = {k: 0.0 for k in models}
-    for step in range(cfg.throughput_steps + 1):  # the first step of each warms up and is not counted
-        starts = torch.randint(0, len(ids) - cfg.seq_len - 1, (cfg.batch_size,), generator=g)
-        x = torch.stack([ids[s:s + cfg.seq_len] for s in starts])
-        y = torch.stack([ids[s + 1:s + cfg.seq_len + 1] for s in starts])
-        for name, model in models.items():
-            model.train()
-            t0 = time.perf_counter()
-            logits, _ = model(x)
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-            opts[name].zero_grad()
-            loss.backward()
-            opts[name].step()
-            if step:
-                seconds[name] += time.perf_counter() - t0
-    tokens = cfg.throughput_steps * cfg.batch_size * cfg.seq_len
-    out = {f"{k}_tokens_per_s": tokens / s for k, s in seconds.items()}
-    out.update({f"{k}_parameters": _params(m) for k, m in models.items()})
-    log(f"training: LSTM {out['lstm_tokens_per_s']:,.0f} tokens/s, Transformer {out['transformer_tokens_per_s']:,.0f} "
-        f"tokens/s ({out['lstm_parameters']:,} / {out['transformer_parameters']:,} parameters)")
+    rows = []
+    for L in cfg.seq_lens:
+        batch = max(1, cfg.batch_size * cfg.seq_len // L)
+        seconds = {k: 0.0 for k in models}
+        for step in range(cfg.throughput_steps + 1):  # the first step of each warms up and is not counted
+            starts = torch.randint(0, len(ids) - L - 1, (batch,), generator=g)
+            x = torch.stack([ids[s:s + L] for s in starts])
+            y = torch.stack([ids[s + 1:s + L + 1] for s in starts])
+            for name, model in models.items():
+                model.train()
+                t0 = time.perf_counter()
+                logits, _ = model(x)
+                loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+                opts[name].zero_grad()
+                loss.backward()
+                opts[name].step()
+                if step:
+                    seconds[name] += time.perf_counter() - t0
+        tokens = cfg.throughput_steps * batch * L
+        rows.append({"seq_len": L, "batch": batch, **{f"{k}_tokens_per_s": tokens / s for k, s in seconds.items()}})
+        log(f"training, windows of {L}: " + ", ".join(f"{NAMES[k]} {rows[-1][f'{k}_tokens_per_s']:,.0f} tokens/s"
+                                                        for k in models))
+    out: dict = {"rows": rows, **{f"{k}_parameters": _params(m) for k, m in models.items()}}
+    out.update({f"{k}_tokens_per_s": rows[0][f"{k}_tokens_per_s"] for k in models})  # at the first length
     return out
 
 
@@ -203,11 +241,13 @@ def plot_generation(path: Path, gen: dict) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     axes[0].plot(C, [r["lstm_ms"] for r in rows], marker="o", label="LSTM (state carried)")
     axes[0].plot(C, [r["transformer_ms"] for r in rows], marker="o", label="Transformer (key/value cache)")
+    axes[0].plot(C, [r["mingru_ms"] for r in rows], marker="o", label="minGRU blocks (state carried)")
     if gen["crossover_context"]:
         axes[0].axvline(gen["crossover_context"], color="grey", ls=":", lw=1, label="crossover")
     axes[0].set_ylabel("ms per generated token (batch 1)")
     axes[1].plot(C, [r["lstm_bytes"] / 2**20 for r in rows], marker="o", label="LSTM state")
     axes[1].plot(C, [r["transformer_bytes"] / 2**20 for r in rows], marker="o", label="Transformer cache")
+    axes[1].plot(C, [r["mingru_bytes"] / 2**20 for r in rows], marker="o", label="minGRU blocks state")
     axes[1].set_ylabel("MiB held per sequence")
     for ax in axes:
         ax.set_xscale("log")
@@ -233,19 +273,23 @@ def crossover_sentence(gen: dict) -> str:
 
 
 def report_markdown(gen: dict, train: dict, reversal: str) -> str:
-    lines = ["## 1. Generation cost against context length (batch 1)", "",
-             f"LSTM {gen['lstm_parameters']:,} parameters, Transformer {gen['transformer_parameters']:,}.", "",
-             "| context | LSTM ms/token | Transformer ms/token | LSTM state | Transformer cache |",
-             "|---|---|---|---|---|"]
+    names = " / ".join(f"{NAMES[k]} {gen[f'{k}_parameters']:,}" for k in FAMILIES)
+    lines = ["## 1. Generation cost against context length (batch 1)", "", f"Parameters: {names}.", "",
+             "| context | " + " | ".join(f"{NAMES[k]} ms/token" for k in FAMILIES) + " | "
+             + " | ".join(f"{NAMES[k]} {'cache' if k == 'transformer' else 'state'}" for k in FAMILIES) + " |",
+             "|---|" + "---|" * (2 * len(FAMILIES))]
     for r in gen["rows"]:
-        lines.append(f"| {r['context']:,} | {r['lstm_ms']:.2f} | {r['transformer_ms']:.2f} | "
-                     f"{r['lstm_bytes'] / 1024:,.1f} KiB | {r['transformer_bytes'] / 1024:,.1f} KiB |")
+        lines.append(f"| {r['context']:,} | " + " | ".join(f"{r[f'{k}_ms']:.2f}" for k in FAMILIES) + " | "
+                     + " | ".join(f"{r[f'{k}_bytes'] / 1024:,.1f} KiB" for k in FAMILIES) + " |")
     lines += ["", crossover_sentence(gen), "",
-              "## 2. Training throughput (same data, equal parameter counts)", "",
-              "| model | parameters | training tokens/s |", "|---|---|---|",
-              f"| LSTM | {train['lstm_parameters']:,} | {train['lstm_tokens_per_s']:,.0f} |",
-              f"| Transformer | {train['transformer_parameters']:,} | {train['transformer_tokens_per_s']:,.0f} |", "",
-              "## 3. Reversing a sequence", "", reversal]
+              "## 2. Training throughput against window length (same data, about equal parameter counts)", "",
+              "Training tokens per second (forward, backward, Adam); the same tokens in every step.", "",
+              "| window | windows a step | " + " | ".join(NAMES[k] for k in FAMILIES) + " |",
+              "|---|---|" + "---|" * len(FAMILIES)]
+    for r in train["rows"]:
+        lines.append(f"| {r['seq_len']:,} | {r['batch']} | "
+                     + " | ".join(f"{r[f'{k}_tokens_per_s']:,.0f}" for k in FAMILIES) + " |")
+    lines += ["", "## 3. Reversing a sequence", "", reversal]
     return "\n".join(lines)
 
 
@@ -259,10 +303,11 @@ def run(cfg: SuccessorLabConfig, out: Path, log=print) -> dict:
                                       "reversal": rows})
     plot_generation(out / "generation.png", gen)
     atomic_write(out / "successor.md", report_markdown(gen, train, reversal_table(rows, cfg.reversal)))
-    families = ("lstm", "transformer")
-    metrics = {f"{k}_ms_per_token_C{r['context']}": r[f"{k}_ms"] for r in gen["rows"] for k in families}
-    metrics.update({f"{k}_bytes_C{r['context']}": r[f"{k}_bytes"] for r in gen["rows"] for k in families})
-    metrics.update(train)
+    metrics = {f"{k}_ms_per_token_C{r['context']}": r[f"{k}_ms"] for r in gen["rows"] for k in FAMILIES}
+    metrics.update({f"{k}_bytes_C{r['context']}": r[f"{k}_bytes"] for r in gen["rows"] for k in FAMILIES})
+    metrics.update({k: v for k, v in train.items() if k != "rows"})
+    metrics.update({f"{k}_tokens_per_s_L{r['seq_len']}": r[f"{k}_tokens_per_s"] for r in train["rows"]
+                    for k in FAMILIES})
     metrics["crossover_context"] = gen["crossover_context"]
     metrics.update({f"reversal_{r['model']}_exact_L{r['length']}": r["exact"] for r in rows})
     write_json(out / "metrics.json", metrics)

@@ -37,7 +37,7 @@ from ..data.vocab import Vocab, train_bpe
 from ..decoding import sample_logits
 from ..errors import InputError
 from ..files import atomic_write
-from ..models import SeqToSeq, TransformerLM
+from ..models import RecurrentBlockLM, SeqToSeq, TransformerLM
 from ..models.transformer import TransformerOptions
 from ..training import TrainConfig, Trainer, stream_batches
 from ..training.batches import StreamBatches
@@ -60,7 +60,11 @@ class TextGenConfig(TransformerOptions):
     :class:`~rnnlab.models.TransformerLM` (the Transformer keys; it reads windows of
     ``seq_len`` tokens, independent in training, and carries its key/value cache —
     growing, sliding past ``seq_len``, the positions it was trained on — where the LSTM
-    carries its state; ``max_positions`` only bounds ``seq_len``)."""
+    carries its state; ``max_positions`` only bounds ``seq_len``). model=blocks: a
+    :class:`~rnnlab.models.RecurrentBlockLM`, ``num_layers`` residual blocks of
+    ``hidden_size`` wide (each a causal convolution of ``conv_kernel`` steps, a ``cell``
+    layer ``expansion`` times as wide, an MLP), minGRU by default: the parallel-recurrence
+    papers' deep stack, trained on the scan backend and carrying its state like the LSTM."""
 
     data: str = "stdlib"
     max_chars: int = 2_000_000
@@ -82,23 +86,31 @@ class TextGenConfig(TransformerOptions):
                                                                    schedule="cosine", stateful=True, log_every=100))
     transformer_layers: int = 4
     max_positions: int = 1024
+    expansion: float = 1.5
+    conv_kernel: int = 4
 
     def __post_init__(self) -> None:
         check_choices(self, tokenizer=("char", "bpe"), errors=("strict", "replace", "ignore"),
                       cell=cell_names())
-        self.check_transformer(self.seq_len, "seq_len")
+        self.check_transformer(self.seq_len, "seq_len", models=("rnn", "transformer", "blocks"))
+        if self.expansion <= 0 or self.conv_kernel < 0:
+            raise ValueError(f"expansion / conv_kernel: need expansion > 0 and conv_kernel >= 0 (0: none), got "
+                             f"{self.expansion} / {self.conv_kernel}")
         if not 0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction: must be in (0, 0.5), got {self.val_fraction}")
         if self.eval_tokens < 2:
             raise ValueError(f"eval_tokens: must be >= 2, got {self.eval_tokens}")
 
 
-def build_model(cfg: TextGenConfig, vocab_size: int) -> SeqToSeq | TransformerLM:
+def build_model(cfg: TextGenConfig, vocab_size: int) -> SeqToSeq | TransformerLM | RecurrentBlockLM:
     if cfg.model == "transformer":
         # trained on windows of seq_len, it has only ever seen positions 0..seq_len-1: built
         # with more, evaluation and sampling would read positions it never learned (its
         # cache slides instead, keeping the context within what it was trained on)
         return TransformerLM(vocab_size, **{**cfg.transformer_sizes(cfg.dropout), "max_positions": cfg.seq_len})
+    if cfg.model == "blocks":
+        return RecurrentBlockLM(vocab_size, cfg.hidden_size, cfg.num_layers, cfg.cell, expansion=cfg.expansion,
+                                conv_kernel=cfg.conv_kernel, dropout=cfg.dropout, tie_weights=cfg.tie_weights)
     embed = cfg.hidden_size if cfg.tie_weights else cfg.embed_size
     return SeqToSeq(embed, vocab_size, cfg.hidden_size, cfg.cell, num_layers=cfg.num_layers, dropout=cfg.dropout,
                     num_embeddings=vocab_size, tie_weights=cfg.tie_weights)
@@ -139,9 +151,13 @@ class TextGenApp(App):
         "batch_size": 32, "train.epochs": 4, "train.lr": 0.004, "train.schedule": "none", "train.log_every": 50
     }
     # the Transformer's own: warm-up, and a lower peak than the LSTM's (quick: ~1.3 nats/char in ~100 s)
-    family_defaults = {"transformer": {"train.lr": 1e-3, "train.warmup_steps": 400}}
+    # the blocks' (minGRU paper's language model): its cell, pre-norm residual blocks, a warm-up
+    family_defaults = {"transformer": {"train.lr": 1e-3, "train.warmup_steps": 400},
+                       "blocks": {"cell": "mingru", "num_layers": 3, "hidden_size": 384, "dropout": 0.1,
+                                  "tie_weights": True, "train.lr": 2e-3, "train.warmup_steps": 200}}
     family_quick = {"transformer": {"d_model": 128, "transformer_layers": 3, "ff_size": 512, "train.lr": 2e-3,
-                                    "train.warmup_steps": 100, "train.schedule": "cosine", "train.epochs": 6}}
+                                    "train.warmup_steps": 100, "train.schedule": "cosine", "train.epochs": 6},
+                    "blocks": {"hidden_size": 128, "num_layers": 2, "dropout": 0.0, "train.warmup_steps": 50}}
 
     def _data(self, cfg: TextGenConfig, run_dir: Path, create: bool, log=lambda m: None):
         """(vocabulary, token store, description): the corpus streamed once into cached token ids."""
@@ -267,6 +283,9 @@ class TextGenApp(App):
             raise InputError(f"{run_dir}: export writes a recurrent model's step (ids and state in, logits and "
                              "state out); a Transformer's key/value cache grows with every token, which that "
                              "graph cannot carry")
+        if cfg.model == "blocks":
+            raise InputError(f"{run_dir}: export writes ONNX's LSTM/GRU/RNN operators; model=blocks has no layer "
+                             "they compute")
         return export_token_model(model, model.rnn, out or run_dir / "model.onnx", len(vocab))
 
     def add_commands(self, cli, guarded) -> None:

@@ -14,6 +14,8 @@ and :class:`FlatAttentionClassifier`, document classifiers; :class:`ForecastNet`
 forecasting ensembles; :class:`Ensemble`, averaged classifiers; :class:`RawSeriesClassifier`,
 a classifier with its input encoding in the graph; :class:`ImageCaptioner`, image
 captioning; :class:`WindowMLP`, the windowed MLP that per-step labelling is compared with;
+:class:`RecurrentBlockStack` and :class:`RecurrentBlockLM`, deep residual stacks of
+recurrent layers as the parallel-recurrence papers build them (minGRU, minLSTM, LRU);
 and the Transformers beside the recurrent networks (:mod:`.transformer`):
 :class:`TransformerEncoderDecoder`, :class:`TransformerClassifier`,
 :class:`TokenTransformerClassifier`, :class:`TransformerLM`.
@@ -29,6 +31,7 @@ from .handwriting import HandwritingSynthesis
 from .heads import GaussianHead, MixtureDensityHead, gaussian_nll, mixture_nll, mixture_sample
 from .image_encoder import ImageEncoder
 from .raw_series import RawSeriesClassifier
+from .recurrent_blocks import RecurrentBlock, RecurrentBlockClassifier, RecurrentBlockLM, RecurrentBlockStack
 from .seq_to_seq import SeqToSeq
 from .seq_to_vec import POOLINGS, SeqToVec
 from .transformer import (
@@ -44,4 +47,5 @@ __all__ = ["ConvFrontEnd", "SeqToVec", "SeqToSeq", "VecToSeq", "EncoderDecoder",
            "HandwritingSynthesis", "ImageEncoder", "MixtureDensityHead", "mixture_nll", "mixture_sample", "POOLINGS",
            "HierarchicalAttentionNetwork", "FlatAttentionClassifier", "Ensemble", "ForecastNet",
            "RawSeriesClassifier", "ImageCaptioner", "WindowMLP", "TransformerEncoderDecoder", "TransformerClassifier",
-           "TokenTransformerClassifier", "TransformerLM"]
+           "TokenTransformerClassifier", "TransformerLM", "RecurrentBlock", "RecurrentBlockStack",
+           "RecurrentBlockLM", "RecurrentBlockClassifier"]

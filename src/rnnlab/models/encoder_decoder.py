@@ -80,7 +80,12 @@ class EncoderDecoder(nn.Module):
         self.decoder = Recurrent(cell, embed_size + (H if input_feeding else 0), H, num_layers=num_layers,
                                  dropout=dropout, backend=backend)
         self.n_parts = len(self.decoder.state_size)
-        self.bridge = nn.ModuleList(nn.Linear(M, H) for _ in range(self.n_parts))
+        # each decoder state part from the encoder's final one (its directions side by side)
+        # or, without a token encoder, from the memory's summary; widths are the cells' own
+        # (an LRU's state holds 2 numbers a mode)
+        ins = ([self.encoder.num_directions * w for w in self.encoder.state_size] if self.encoder is not None
+               else [M] * self.n_parts)
+        self.bridge = nn.ModuleList(nn.Linear(i, w) for i, w in zip(ins, self.decoder.state_size))
         if attention is None:
             self.attention = None
         elif attention == "dot" and M != H:
@@ -108,7 +113,7 @@ class EncoderDecoder(nn.Module):
         last = mask.sum(1) - 1
         fwd = mem[torch.arange(B, device=mem.device), last, :H]
         summary = torch.cat([fwd, mem[:, 0, H:]], -1) if D == 2 else fwd
-        init = [part.view(L, D, B, H).permute(0, 2, 1, 3).reshape(L, B, D * H) for part in parts]
+        init = [part.view(L, D, B, -1).permute(0, 2, 1, 3).reshape(L, B, -1) for part in parts]
         return self.start(mem, mask, summary, init)
 
     def start(self, memory: Tensor, mask: Tensor | None = None, summary: Tensor | None = None,

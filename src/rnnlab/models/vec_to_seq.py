@@ -41,7 +41,7 @@ class VecToSeq(nn.Module):
                              num_layers=num_layers, dropout=dropout, batch_first=True, backend=backend, **cell_kwargs)
         self.n_parts = len(self.rnn.state_size)
         if init_from_vector:
-            self.init = nn.Linear(vector_size, self.n_parts * num_layers * hidden_size)
+            self.init = nn.Linear(vector_size, num_layers * sum(self.rnn.state_size))
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, output_size)
 
@@ -51,9 +51,10 @@ class VecToSeq(nn.Module):
             raise ValueError(f"v: expected (B, {self.vector_size}), got {tuple(v.shape)}")
         if not self.init_from_vector:
             return None
-        B, L, H = v.shape[0], self.rnn.num_layers, self.rnn.hidden_size
-        s = torch.tanh(self.init(v)).view(B, self.n_parts, L, H).permute(1, 2, 0, 3).contiguous()
-        return s[0] if self.n_parts == 1 else tuple(s.unbind(0))
+        B, L = v.shape[0], self.rnn.num_layers
+        parts = torch.tanh(self.init(v)).split([L * w for w in self.rnn.state_size], -1)  # part-major
+        s = tuple(p.view(B, L, -1).transpose(0, 1).contiguous() for p in parts)
+        return s[0] if self.n_parts == 1 else s
 
     def _inputs(self, v: Tensor, inputs: Tensor) -> Tensor:
         x = self.embedding(inputs) if self.embedding is not None else inputs

@@ -10,7 +10,7 @@ Shapes (``D`` = 2 if bidirectional else 1, ``L`` = num_layers, ``S`` = a state w
 - output: ``(B, T, D*H)`` (or time-major), zero past each sequence's length; the final
   state of each sequence is its state after its own last step.
 
-Four backends compute the layer, and ``"auto"`` chooses among them:
+Five backends compute the layer, and ``"auto"`` chooses among them:
 
 - ``"reference"`` steps the cells in Python (any cell, readable, the definition);
 - ``"fused"`` calls torch's own RNN kernels (oneDNN / cuDNN) on the same parameters; with
@@ -31,10 +31,14 @@ Four backends compute the layer, and ``"auto"`` chooses among them:
   torch's kernels, at about a second of compilation per step in the graph (the first
   time: inductor caches the result on disk for later processes). So it pays off on long
   trainings of custom cells; where compilation fails (e.g. no C++ compiler) it warns and
-  runs the plain reference loop.
+  runs the plain reference loop;
+- ``"scan"`` (:mod:`.backends.scan`) computes the cells linear in their state (minGRU,
+  minLSTM, LRU: :mod:`rnnlab.linear_cells`) with the time loop reduced to a scan of
+  ``s_t = a_t ⊙ s_{t-1} + b_t``, in chunks of time that stay in cache.
 
-``"auto"`` takes the reference backend only for cells no kernel computes; for training on
-CPU hoisted for GRU and Elman layers; fused otherwise.
+``"auto"`` takes the scan for linear cells over more than one step (their own step for
+one); the reference backend for other cells no kernel computes; for training on CPU
+hoisted for GRU and Elman layers; fused otherwise.
 ``layer.last_backend`` says which one the last call used and ``layer.fused_reason``
 why fused is unavailable (``None`` when it is available).
 

@@ -13,14 +13,22 @@ import torch
 from torch import nn
 
 from ..data.synthetic import COPY_LENGTH, COPY_SYMBOLS, adding_problem, copy_memory, delayed_recall
-from ..models import SeqToSeq, SeqToVec
+from ..models import RecurrentBlockClassifier, SeqToSeq, SeqToVec
 from ..recurrent import Recurrent
 
-__all__ = ["TASKS", "MODELS", "RECALL_SYMBOLS", "THRESHOLD", "make_batch", "build_model", "task_loss", "task_score",
-           "solved", "gradient_norms", "clipping_curves"]
+__all__ = ["TASKS", "MODELS", "PARALLEL_MODELS", "RECALL_SYMBOLS", "THRESHOLD", "make_batch", "build_model",
+           "task_loss", "task_score", "solved", "gradient_norms", "clipping_curves"]
 
 TASKS = ("adding", "copy", "recall")
 MODELS = ("rnn", "lstm", "lstm_chrono", "gru")
+#: the recurrences linear in their state (rnnlab.linear_cells), trained on the scan; not in
+#: the default sweep, which stays the survey's cells. Each alone (one layer and the head,
+#: as the survey's cells), and the LRU also in its paper's residual blocks (``lru_blocks``:
+#: two blocks with MLPs, adding and recall only) — alone it is linear from input to output
+#: and cannot form the adding problem's products. LRU eigenvalues on the paper's ring for
+#: long-range tasks, |λ| in [0.9, 0.999].
+PARALLEL_MODELS = ("mingru", "minlstm", "lru", "lru_blocks")
+LRU_RING = {"r_min": 0.9, "r_max": 0.999}
 RECALL_SYMBOLS = 8
 THRESHOLD = {"adding": 0.01, "copy": 0.9, "recall": 0.9}
 
@@ -38,7 +46,12 @@ def build_model(task: str, model: str, L: int, hidden: int) -> nn.Module:
     """The network for ``task``: ``model`` is a cell name, or ``lstm_chrono`` (an LSTM
     with chrono initialisation for sequences of this length)."""
     cell = "lstm" if model.startswith("lstm") else model
-    kwargs = {}
+    kwargs = dict(LRU_RING) if model.startswith("lru") else {}
+    if model == "lru_blocks":
+        if task == "copy":
+            raise ValueError("models: lru_blocks runs the adding and recall tasks (copy: use lru)")
+        inputs, outputs = (2, 1) if task == "adding" else (RECALL_SYMBOLS + 5, RECALL_SYMBOLS)
+        return RecurrentBlockClassifier(inputs, outputs, hidden, num_blocks=2, cell="lru", **kwargs)
     if model == "lstm_chrono":
         seq_len = L + 2 * COPY_LENGTH if task == "copy" else L + 1
         kwargs["chrono_max_timescale"] = max(3.0, float(seq_len))
