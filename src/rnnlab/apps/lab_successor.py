@@ -135,12 +135,10 @@ def build_models(cfg: SuccessorLabConfig, max_positions: int) -> dict[str, nn.Mo
 
 
 def _nbytes(state) -> int:
-    """Bytes of a (nested) state: a tensor, tuples of them, or what says its own (``nbytes``:
-    the Transformer's key/value cache)."""
+    """Bytes of a (nested) state: what says its own (``nbytes``: a tensor, the Transformer's
+    key/value cache), or tuples of them."""
     if hasattr(state, "nbytes"):
         return int(state.nbytes)
-    if isinstance(state, torch.Tensor):
-        return state.numel() * state.element_size()
     return sum(_nbytes(s) for s in state)
 
 
