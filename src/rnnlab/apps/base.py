@@ -64,8 +64,8 @@ class LoadedRun:
     target_vocab: Any = None  # translate's target side
     classes: list[str] | None = None  # class names in the model's output order (classify, docs)
     encoding: Any = None  # classify: how series become inputs (tasks.series_encoding.Encoding)
-    plan: Any = None  # forecast: the series' plan (tasks.forecasting.Plan)
-    meta: dict | None = None  # handwriting: alphabet and stroke normalisation
+    plan: Any = None  # forecast: the series' plan (tasks.forecasting.Plan; a panel: its PanelPlan)
+    meta: dict | None = None  # handwriting: alphabet and stroke normalisation; a panel: its training plan
     unpacks_as: tuple[str, ...] = ("config", "model")
 
     def __iter__(self):

@@ -46,9 +46,11 @@ from ..data.timeseries import EMBEDDED, Series, load_series
 from ..errors import InputError
 from ..files import atomic_write
 from ..models.forecasting import ForecastNet
+from ..tasks import panel_forecasting as panel
 from ..tasks.forecast_baselines import BASELINES
 from ..tasks.forecasting import Plan, find_start, forecast_from_end, future_labels, known_inputs, plot_forecast, windows
 from ..tasks.forecasting import backtest as tasks_backtest
+from ..tasks.panel_baselines import PANEL_BASELINES
 from ..training import TensorBatches, TrainConfig, Trainer
 from ..training.config import check_choices
 from .base import App, LoadedRun, RunContext
@@ -81,6 +83,20 @@ class ForecastConfig:
     window's last one, so a level never seen in training is not an unfamiliar input). ensemble: networks
     averaged. anchor: last | seasonal (what the network's outputs are relative to;
     seasonal needs input_len >= season). baselines: any of naive, seasonal_naive, arima, ets.
+
+    Panels (many series, one global network; :mod:`rnnlab.tasks.panel_forecasting`):
+    layout: auto | series | long | wide | folder | tsf (auto: a panel when the data is
+    m1_yearly, a folder, a .tsf file or a CSV with an id column). id_column (long
+    layout; default unique_id), targets[0] the value column (default y), date_column
+    (default ds); covariates: known-in-advance columns (future), past_covariates:
+    observed with the target, static_covariates: one value per series. model: forking
+    (MQ-RNN, quantiles) | deepar (likelihood: gaussian | student_t | negbin; ``samples``
+    paths). quantiles: the levels predicted and written (the 13-level grid of the
+    metrics is always trained too). id_embedding: width of a learned embedding of each
+    series' id (0: none, so new series can be forecast). window_stride: steps between
+    training windows. validation: last (the horizon before the test part is the
+    early-stopping set) | none. panel_baselines: any of seasonal_naive, auto_ets,
+    auto_theta, auto_arima (statsforecast).
     """
 
     data: str = "sunspots"
@@ -109,17 +125,37 @@ class ForecastConfig:
     batch_size: int = 32
     val_fraction: float = 0.15
     quick_baselines: bool = False
+    layout: str = "auto"
+    id_column: str | None = None
+    past_covariates: list[str] | None = None
+    static_covariates: list[str] | None = None
+    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
+    id_embedding: int = 0
+    window_stride: int = 1
+    validation: str = "last"
+    samples: int = 200
+    panel_baselines: list[str] = field(default_factory=lambda: ["seasonal_naive", "auto_ets", "auto_theta"])
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=300, lr=3e-3, patience=40, clip_norm=1.0,
                                                                    weight_decay=1e-5))
 
     def __post_init__(self) -> None:
-        check_choices(self, model=("direct", "seq2seq", "forking"), likelihood=("none", "gaussian"),
+        check_choices(self, model=("direct", "seq2seq", "forking", "deepar"),
+                      likelihood=("none", "gaussian", "student_t", "negbin"), validation=("last", "none"),
+                      layout=("auto", "series", "long", "wide", "folder", "tsf"),
                       backtest_points=("last", "all"), fill=("none", "interpolate", "drop"),
                       cell=cell_names(), transform=(None, "none", "log"),
                       anchor=(None, "last", "seasonal"))
         for b in self.baselines:
             if b not in BASELINES:
                 raise ValueError(f"baselines: unknown baseline {b!r}; expected any of {', '.join(BASELINES)}")
+        for name in self.panel_baselines:
+            if name not in PANEL_BASELINES:
+                raise ValueError(f"panel_baselines: unknown baseline {name!r}; expected any of "
+                                 f"{', '.join(PANEL_BASELINES)}")
+        if not all(0 < q < 1 for q in self.quantiles):
+            raise ValueError(f"quantiles: levels must lie strictly between 0 and 1, got {self.quantiles}")
+        if self.window_stride < 1 or self.samples < 1 or self.id_embedding < 0:
+            raise ValueError("window_stride and samples must be >= 1 and id_embedding >= 0")
         if self.ensemble < 1:
             raise ValueError(f"ensemble: must be >= 1, got {self.ensemble}")
 
@@ -197,6 +233,8 @@ class ForecastApp(App):
         return self._resolve_data(super().make_config(*args, **kwargs))
 
     def fit(self, cfg: ForecastConfig, ctx: RunContext) -> dict[str, float]:
+        if panel.is_panel(cfg):
+            return panel.train_panel(cfg, ctx.run_dir, ctx.resume, ctx.verbose, ctx.log)
         plan = make_plan(cfg)
         L, h = plan.input_len, plan.horizon
         origins = list(range(L, plan.start - h + 1))
@@ -230,8 +268,14 @@ class ForecastApp(App):
         return metrics
 
     def load(self, run_dir: Path, data: str | None = None) -> LoadedRun:
-        """The run; with ``data``, the plan of that series scaled as in training."""
+        """The run; with ``data``, the plan of that series scaled as in training (a
+        panel's plan is of the forecast after each series' end)."""
         cfg = self.load_config(run_dir)
+        if panel.is_panel(cfg):
+            trained = panel.panel_plan(cfg)
+            return LoadedRun(cfg, self.trained(run_dir, lambda: panel.build_panel_model(cfg, trained)),
+                             plan=panel.end_plan(cfg, trained, data), meta={"trained_plan": trained},
+                             unpacks_as=("config", "plan", "model"))
         trained_plan = make_plan(cfg)
         plan = trained_plan
         if data is not None:
@@ -245,7 +289,11 @@ class ForecastApp(App):
                          unpacks_as=("config", "plan", "model"))
 
     def evaluate(self, run_dir: Path) -> dict[str, float]:
-        cfg, plan, model = self.load(run_dir)
+        run = self.load(run_dir)
+        cfg, plan, model = run
+        if panel.is_panel(cfg):
+            return panel.evaluate_panel(cfg, run.meta["trained_plan"], model, run_dir,
+                                        lambda m: print(m, file=sys.stderr))
         return self._evaluate(cfg, plan, model, run_dir, lambda m: print(m, file=sys.stderr))
 
     def add_commands(self, cli, guarded) -> None:
@@ -260,6 +308,13 @@ class ForecastApp(App):
 
             def run():
                 cfg, plan, model = self.load(run_dir, data)
+                if panel.is_panel(cfg):
+                    q = panel.panel_forecast(model, plan, panel.PanelArrays(plan), [len(v) for v in plan.z],
+                                             cfg.samples, cfg.train.seed)
+                    text = panel.predictions_csv(plan, q, [len(v) for v in plan.z], cfg.quantiles)
+                    if out is not None:
+                        atomic_write(out, text)
+                    return text
                 mean, interval = forecast_from_end(model, plan)
                 labels = future_labels(plan.series, plan.horizon)
                 lines = ["step,target,forecast" + (",lower95,upper95" if interval is not None else "")]
