@@ -95,8 +95,9 @@ class ForecastConfig:
     metrics is always trained too). id_embedding: width of a learned embedding of each
     series' id (0: none, so new series can be forecast). window_stride: steps between
     training windows. validation: last (the horizon before the test part is the
-    early-stopping set) | none. panel_baselines: any of seasonal_naive, auto_ets,
-    auto_theta, auto_arima (statsforecast).
+    early-stopping set) | none. calibrate: shift each quantile so that its share of the
+    validation values lies below it (conformal; needs validation=last). panel_baselines:
+    any of seasonal_naive, auto_ets, auto_theta, auto_arima (statsforecast).
     """
 
     data: str = "sunspots"
@@ -134,6 +135,7 @@ class ForecastConfig:
     window_stride: int = 1
     validation: str = "last"
     samples: int = 200
+    calibrate: bool = True
     panel_baselines: list[str] = field(default_factory=lambda: ["seasonal_naive", "auto_ets", "auto_theta"])
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=300, lr=3e-3, patience=40, clip_norm=1.0,
                                                                    weight_decay=1e-5))

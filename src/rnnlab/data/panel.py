@@ -33,7 +33,7 @@ from ..errors import InputError
 from .timeseries import SEASONS, calendar_features, load_series
 
 __all__ = ["Panel", "load_panel", "read_long", "read_wide", "read_folder", "read_tsf", "is_panel_source",
-           "EMBEDDED_PANELS", "panel_from_series"]
+           "EMBEDDED_PANELS", "panel_from_series", "write_seasonal_panel"]
 
 EMBEDDED_PANELS = ("m1_yearly",)
 _TSF_FREQ = {"yearly": ("YS", 1), "quarterly": ("QS", 4), "monthly": ("MS", 12), "weekly": ("W", 52),
@@ -408,3 +408,35 @@ def panel_from_series(s) -> Panel:
     freq = None if dates is None else _guess_two(dates)
     return Panel(s.name, [s.target_names[0]], [s.values[:, 0]], [dates], freq, s.season,
                  future=[s.covariates], future_names=list(s.covariate_names), source=s.source)
+
+
+def write_seasonal_panel(path: str | Path, n_series: int = 40, length: int = 72, noise: float = 0.05,
+                         horizon: int = 6, seed: int = 0, future_rows: bool = True) -> Path:
+    """A generated panel with known noise, as a long CSV: monthly series of different
+    lengths (``length`` down to two thirds of it) and start months, each
+    ``level · (1 + a sin(2π(t + φ)/12)) + promo effect + ε``, ε ~ N(0, (noise · level)²);
+    ``promo`` is a future covariate (0/1, planned, so known in advance; it adds 30% of the
+    level), ``temp`` a past covariate (observed with the target), ``group`` a static one
+    (group B's seasonal amplitude is twice group A's). With ``future_rows`` each series gets
+    ``horizon`` more rows with an empty ``y`` and its planned promotions. The exact
+    quantiles of a value are its mean ± z · noise · level, so interval coverage can be checked."""
+    rng = np.random.default_rng(seed)
+    lines = ["unique_id,ds,y,promo,temp,group"]
+    for i in range(n_series):
+        n = int(rng.integers(2 * length // 3, length + 1))
+        start = np.datetime64("2000-01") + int(rng.integers(0, 24))
+        level, phase = float(rng.uniform(50, 500)), float(rng.uniform(0, 12))
+        group = "B" if i % 2 else "A"
+        amp = 0.4 if group == "B" else 0.2
+        promo = (rng.random(n + horizon) < 0.15).astype(int)
+        t = np.arange(n + horizon)
+        mean = level * (1 + amp * np.sin(2 * np.pi * (t + phase) / 12)) + 0.3 * level * promo
+        y = mean + rng.normal(0, noise * level, n + horizon)
+        temp = np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.1, n + horizon)
+        for k in range(n + (horizon if future_rows else 0)):
+            value = f"{y[k]:.4f}" if k < n else ""
+            past = f"{temp[k]:.4f}" if k < n else ""
+            lines.append(f"s{i},{start + k}-01,{value},{promo[k]},{past},{group}")
+    path = Path(path)
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -24,6 +24,8 @@ from sklearn.base import BaseEstimator
 from ..apps.forecast import APP as FORECAST
 from ..errors import InputError
 from ..tasks.forecasting import forecast_from_end
+from ..tasks.panel_forecasting import panel_forecast, predictions_csv
+from ..tasks.panel_windows import PanelArrays
 from .base import RunBackedEstimator
 
 __all__ = ["Forecaster"]
@@ -67,6 +69,41 @@ def _frame(y, X=None):
     return buf.getvalue().encode(), targets, covariates, index
 
 
+def _long_frame(y, X=None) -> tuple[bytes, list[str], list[str]] | None:
+    """A panel as the long CSV ``rnnlab forecast`` reads (``unique_id, ds, y`` and the
+    covariate columns) and its column names, or None when ``y`` is one series. A panel is a DataFrame with a
+    ``unique_id`` column (Nixtla's layout, ``ds`` and ``y`` beside it), or a list or dict
+    of pandas Series (their names or keys are the ids)."""
+    import pandas as pd
+
+    if isinstance(y, dict) or (isinstance(y, list) and y and all(isinstance(s, pd.Series) for s in y)):
+        items = y.items() if isinstance(y, dict) else ((s.name if s.name is not None else f"series{k}", s)
+                                                      for k, s in enumerate(y))
+        parts = []
+        for key, s in items:
+            if not isinstance(s, pd.Series):
+                raise InputError(f"y[{key!r}]: expected a pandas Series, got {type(s).__name__}")
+            idx = s.index.to_timestamp() if isinstance(s.index, pd.PeriodIndex) else s.index
+            parts.append(pd.DataFrame({"unique_id": str(key), "ds": idx, "y": s.to_numpy(float)}))
+        frame = pd.concat(parts, ignore_index=True)
+    elif isinstance(y, pd.DataFrame) and "unique_id" in y.columns:
+        missing = [c for c in ("ds", "y") if c not in y.columns]
+        if missing:
+            raise InputError(f"y: a long DataFrame needs columns unique_id, ds and y; {missing} missing")
+        frame = y.copy()
+    else:
+        return None
+    if X is not None:
+        raise InputError("X: a panel carries its covariates as columns of the long DataFrame (name them with "
+                         "covariates=[...], past_covariates=[...], static_covariates=[...])")
+    if pd.api.types.is_datetime64_any_dtype(frame["ds"]):
+        frame["ds"] = frame["ds"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame.columns = [str(c) for c in frame.columns]
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue().encode(), list(frame.columns), []
+
+
 def _future_index(index, h: int):
     import pandas as pd
 
@@ -102,6 +139,19 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
         raise NotImplementedError  # pragma: no cover
 
     def fit(self, y, X=None) -> "Forecaster":
+        """Fit on one series (``y`` a Series, DataFrame of targets or array, ``X`` its
+        covariates) or on a panel (a long DataFrame with ``unique_id, ds, y``, or a list /
+        dict of Series): then one global network (``model`` forking or deepar)."""
+        panel = _long_frame(y, X)
+        if panel is not None:
+            # every other column of a long frame is a covariate known in advance, unless
+            # past_covariates / static_covariates name it
+            named = {"unique_id", "ds", "y", *(self.past_covariates or []), *(self.static_covariates or [])}
+            future = [c for c in panel[1] if c not in named] or None
+            self._train_on(panel[0], layout="long", targets=["y"], date_column="ds", covariates=future)
+            self.index_, self.targets_, self.covariates_, self.panel_ = None, ["y"], [], True
+            return self
+        self.panel_ = False
         return self._fit_data(*_frame(y, X))
 
     def _fit_data(self, data: bytes, targets: list[str], covariates: list[str], index) -> "Forecaster":
@@ -111,11 +161,18 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
         return self
 
     def predict(self):
-        """The ``horizon`` steps after the end of the fitted series, indexed by their dates."""
+        """The ``horizon`` steps after the end of the fitted series, indexed by their dates;
+        for a panel, a long DataFrame: ``unique_id, ds, forecast`` (the median) and a
+        column ``q<level>`` per level of ``quantiles``."""
         import pandas as pd
 
         run = self._app_loaded()
         plan = run.plan
+        if getattr(self, "panel_", False):
+            ends = [len(v) for v in plan.z]
+            q = panel_forecast(run.model, plan, PanelArrays(plan), ends, run.config.samples, run.config.train.seed)
+            return pd.read_csv(io.StringIO(predictions_csv(plan, q, ends, run.config.quantiles)),
+                               dtype={"unique_id": str})
         mean, interval = forecast_from_end(run.model, plan)
         index = _future_index(self.index_, plan.horizon) if getattr(self, "index_", None) is not None else \
             pd.Index([str(i) for i in range(1, plan.horizon + 1)])
@@ -155,7 +212,9 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
         return pd.DataFrame(rows).T
 
     def _restore(self, run: Path, cfg) -> None:
-        self.index_ = None
+        from ..tasks.panel_forecasting import is_panel
+
+        self.index_, self.panel_ = None, is_panel(cfg)
         self.targets_ = list(cfg.targets or [])
         self.covariates_ = list(cfg.covariates or [])
 

@@ -28,13 +28,13 @@ from ..data.timeseries import load_series
 from ..errors import InputError
 from ..models.global_forecasting import GlobalForecastNet, pinball_loss
 from ..report import pyplot, save_figure
-from ..training import TensorBatches, Trainer
+from ..training import TensorBatches, Trainer, save_weights
 from .panel_baselines import panel_baseline
 from .panel_windows import PanelArrays, PanelPlan, deepar_batch, forking_batch, make_panel_plan, training_origins
 
 __all__ = ["is_panel", "read_panel", "panel_plan", "train_panel", "evaluate_panel", "end_plan", "build_panel_model",
-           "panel_loss", "panel_forecast", "panel_metrics", "plot_fan", "predictions_csv",
-           "scores"]
+           "panel_loss", "scaled_quantiles", "panel_forecast", "calibrate", "panel_metrics", "plot_fan",
+           "predictions_csv", "scores"]
 
 
 def build_panel_model(cfg, plan: PanelPlan) -> GlobalForecastNet:
@@ -56,27 +56,60 @@ def panel_loss(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays, s, o
 
 
 @torch.no_grad()
+def scaled_quantiles(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays, s: torch.Tensor,
+                     o: torch.Tensor, samples: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's quantiles (B, h, Q) in the windows' scaled units, with the windows'
+    location and scale (B, 1): the forecast on the transformed scale is loc + q · scale.
+    The model's calibration offsets are not yet added."""
+    model.eval()
+    L = plan.input_len
+    if plan.model == "forking":
+        x, dec, _, scale, last = forking_batch(plan, arr, s, o, o)
+        q = model.forking(x, dec, arr.static[s], arr.ids[s])[:, :, -1].mean(0)  # (B, h, Q), members averaged
+        return q.numpy(), last.numpy(), scale.numpy()
+    x, _, scale, loc = deepar_batch(plan, arr, s, o, o)
+    paths = model.sample(x[:, :L], x[:, L - 1:, 2:], arr.static[s], arr.ids[s], scale, samples, seed)
+    return np.moveaxis(np.quantile(paths.numpy(), plan.levels, axis=1), 0, -1), loc.numpy(), scale.numpy()
+
+
 def panel_forecast(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays, origins: list[int],
                    samples: int = 200, seed: int = 0, batch: int = 1024) -> np.ndarray:
     """Quantiles (S, h, Q) at ``plan.levels`` on the data's own scale, of the forecast of
-    every series from ``origins[i]`` (the values before it are the context)."""
-    model.eval()
+    every series from ``origins[i]`` (the values before it are the context), with the
+    model's calibration offsets (:func:`calibrate`) added and the levels kept in order."""
     out = []
-    L = plan.input_len
+    offsets = model.calibration.numpy()
     for a in range(0, len(origins), batch):
         s = torch.arange(a, min(a + batch, len(origins)))
-        o = torch.tensor(origins[a:a + batch])
-        if plan.model == "forking":
-            x, dec, _, scale, last = forking_batch(plan, arr, s, o, o)
-            q = model.forking(x, dec, arr.static[s], arr.ids[s])[:, :, -1].mean(0)  # (B, h, Q), members averaged
-            z = (last[..., None] + q * scale[..., None]).numpy()
-        else:
-            x, _, scale, loc = deepar_batch(plan, arr, s, o, o)
-            paths = model.sample(x[:, :L], x[:, L - 1:, 2:], arr.static[s], arr.ids[s], scale, samples, seed + a)
-            z = np.quantile((loc[..., None] + paths * scale[..., None]).numpy(), plan.levels, axis=1)
-            z = np.moveaxis(z, 0, -1)  # (B, h, Q)
+        q, loc, scale = scaled_quantiles(model, plan, arr, s, torch.tensor(origins[a:a + batch]), samples, seed + a)
+        z = loc[..., None] + np.sort(q + offsets, -1) * scale[..., None]
         out.append(np.exp(z) if plan.transform == "log" else z)
     return np.concatenate(out, 0).astype(float)
+
+
+def calibrate(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays, samples: int = 200,
+              seed: int = 0) -> int:
+    """Conformal calibration of every level on the validation windows (one per series,
+    the horizon before the test part): the offset of level p at horizon step k is the
+    p-quantile of (y − q_p) in scaled units, so that a share p of the validation values
+    lies below the calibrated quantile (per-level split-conformal quantiles, Romano et al.
+    2019's idea applied level by level). The median is left as trained. Stored in the
+    model's ``calibration`` buffer (saved with the weights). Returns the windows used."""
+    val = [i for i, (f, t) in enumerate(zip(plan.n_fit, plan.n_train)) if f < t]
+    model.calibration.zero_()
+    if len(val) < 20:  # too few to estimate the tails: leave the network's quantiles as they are
+        return 0
+    s = torch.tensor(val)
+    o = torch.tensor([plan.n_fit[i] for i in val])
+    q, loc, scale = scaled_quantiles(model, plan, arr, s, o, samples, seed)
+    u = np.stack([(plan.z[i][plan.n_fit[i]:plan.n_fit[i] + plan.horizon] - loc[j]) / scale[j]
+                  for j, i in enumerate(val)])  # (V, h): every series' validation horizon is complete
+    levels = np.asarray(plan.levels)
+    offsets = np.quantile(u[..., None] - q, levels, axis=0, method="inverted_cdf")  # (Q, h, Q): level x
+    offsets = np.stack([offsets[j, :, j] for j in range(len(levels))], -1)  # (h, Q): level j's own
+    offsets[:, np.isclose(levels, 0.5)] = 0.0
+    model.calibration.copy_(torch.from_numpy(offsets).float())
+    return len(val)
 
 
 def _level(levels, p: float) -> int:
@@ -224,6 +257,11 @@ def train_panel(cfg, run_dir: Path, resume: bool, verbose: bool, log) -> dict[st
     trainer = Trainer(model, lambda m, b: panel_loss(model, plan, arr, *b), cfg.train, run_dir=run_dir,
                       evaluate_fn=evaluate_fn, verbose=verbose)
     trainer.fit(TensorBatches(s, o, lim, batch_size=cfg.batch_size, seed=cfg.train.seed), resume=resume)
+    if cfg.calibrate:
+        n = calibrate(model, plan, arr, cfg.samples, cfg.train.seed)
+        log(f"calibrated the quantiles on {n} validation windows" if n else
+            "calibration: fewer than 20 validation windows; the quantiles are the network's")
+        save_weights(run_dir / "model.safetensors", model, {"calibrated": str(n)})
     return evaluate_panel(cfg, plan, model, run_dir, log)
 
 
