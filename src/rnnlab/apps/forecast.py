@@ -311,6 +311,7 @@ class ForecastApp(App):
             def run():
                 cfg, plan, model = self.load(run_dir, data)
                 if panel.is_panel(cfg):
+                    panel.check_future_known(plan, data or cfg.data)
                     q = panel.panel_forecast(model, plan, panel.PanelArrays(plan), [len(v) for v in plan.z],
                                              cfg.samples, cfg.train.seed)
                     text = panel.predictions_csv(plan, q, [len(v) for v in plan.z], cfg.quantiles)

@@ -312,7 +312,7 @@ def _encode_static(rows: list[list[str]], names: list[str]) -> tuple[np.ndarray,
 def read_wide(path: Path, date_column: str | None = None) -> Panel:
     """A wide table: a date column and one column per series; empty cells before a
     series' first or after its last value shorten it."""
-    s = load_series(str(path), date_column=date_column, fill="none")
+    s = load_series(str(path), date_column=date_column, fill="keep")
     ids, values, dates = [], [], []
     for j, name in enumerate(s.target_names):
         v = s.values[:, j]

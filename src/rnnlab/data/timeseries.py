@@ -203,7 +203,7 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
     """Parse and check a CSV time series (see the module docstring)."""
     import pandas as pd
 
-    if fill not in ("none", "interpolate", "drop"):
+    if fill not in ("none", "interpolate", "drop", "keep"):  # keep: NaN stays (a wide panel's ragged edges)
         raise InputError(f"fill: expected none, interpolate or drop, got {fill!r}")
     df, sep, header = _read_table(path)
     cols = list(df.columns)
@@ -284,7 +284,7 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
             season = season or SEASONS.get(freq.split("-")[0].upper(), 1)
     # missing values
     missing = np.isnan(values).any(1) | np.isnan(cov).any(1)
-    if missing.any():
+    if missing.any() and fill != "keep":
         if fill == "none":
             i = int(np.flatnonzero(missing)[0])
             col = next(c for c, v in zip(targets + covariates, np.concatenate([values, cov], 1)[i]) if np.isnan(v))
@@ -299,8 +299,8 @@ def read_csv_series(path: Path, targets: list[str] | None = None, covariates: li
             frame = pd.DataFrame(np.concatenate([values, cov], 1)).interpolate(limit_direction="both")
             both = frame.to_numpy(float)
             values, cov = both[:, : values.shape[1]], both[:, values.shape[1]:]
-    if not np.isfinite(values).all():
-        i = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
+    if np.isinf(values).any():
+        i = int(np.flatnonzero(np.isinf(values).any(1))[0])
         raise InputError(f"{path}, line {line(i)}: an infinite value")
     return Series(path.stem, values, targets, index, season=season or 1, covariates=cov, covariate_names=covariates,
                   dates=dates, source=str(path))

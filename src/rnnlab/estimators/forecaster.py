@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator
 from ..apps.forecast import APP as FORECAST
 from ..errors import InputError
 from ..tasks.forecasting import forecast_from_end
-from ..tasks.panel_forecasting import panel_forecast, predictions_csv
+from ..tasks.panel_forecasting import check_future_known, panel_forecast, predictions_csv
 from ..tasks.panel_windows import PanelArrays
 from .base import RunBackedEstimator
 
@@ -169,6 +169,7 @@ class Forecaster(RunBackedEstimator, BaseEstimator):
         run = self._app_loaded()
         plan = run.plan
         if getattr(self, "panel_", False):
+            check_future_known(plan, "y")
             ends = [len(v) for v in plan.z]
             q = panel_forecast(run.model, plan, PanelArrays(plan), ends, run.config.samples, run.config.train.seed)
             return pd.read_csv(io.StringIO(predictions_csv(plan, q, ends, run.config.quantiles)),

@@ -91,9 +91,10 @@ class GlobalForecastNet(nn.Module):
             raise ValueError(f"likelihood: expected one of {', '.join(LIKELIHOODS)}, got {likelihood!r}")
         self.model, self.likelihood, self.horizon = model, likelihood, horizon
         self.register_buffer("levels", torch.tensor(sorted(quantiles), dtype=torch.float32), persistent=False)
-        # per horizon step and level, added to the quantiles in scaled units (conformal
-        # calibration on held-out windows, rnnlab.tasks.panel_forecasting.calibrate; 0: none)
-        self.register_buffer("calibration", torch.zeros(horizon, len(quantiles)))
+        # per horizon step and level, the factor each quantile's distance from the median is
+        # multiplied by (conformal calibration on held-out windows,
+        # rnnlab.tasks.panel_forecasting.calibrate; 1: none)
+        self.register_buffer("calibration", torch.ones(horizon, len(quantiles)))
         self.ids = nn.Embedding(n_ids, id_embedding) if id_embedding > 0 and n_ids > 0 else None
         n_s = n_static + (id_embedding if self.ids is not None else 0)
         if model == "forking":

@@ -32,7 +32,8 @@ from ..training import TensorBatches, Trainer, save_weights
 from .panel_baselines import panel_baseline
 from .panel_windows import PanelArrays, PanelPlan, deepar_batch, forking_batch, make_panel_plan, training_origins
 
-__all__ = ["is_panel", "read_panel", "panel_plan", "train_panel", "evaluate_panel", "end_plan", "build_panel_model",
+__all__ = ["is_panel", "read_panel", "panel_plan", "train_panel", "evaluate_panel", "end_plan", "check_future_known",
+           "build_panel_model",
            "panel_loss", "scaled_quantiles", "panel_forecast", "calibrate", "panel_metrics", "plot_fan",
            "predictions_csv", "scores"]
 
@@ -69,46 +70,64 @@ def scaled_quantiles(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays
         return q.numpy(), last.numpy(), scale.numpy()
     x, _, scale, loc = deepar_batch(plan, arr, s, o, o)
     paths = model.sample(x[:, :L], x[:, L - 1:, 2:], arr.static[s], arr.ids[s], scale, samples, seed)
-    return np.moveaxis(np.quantile(paths.numpy(), plan.levels, axis=1), 0, -1), loc.numpy(), scale.numpy()
+    # inverted_cdf: each quantile is one of the sampled values (a count stays a count)
+    q = np.quantile(paths.numpy(), plan.levels, axis=1, method="inverted_cdf")
+    return np.moveaxis(q, 0, -1), loc.numpy(), scale.numpy()
+
+
+def _raw_forecast(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays, s: torch.Tensor, o: torch.Tensor,
+                  samples: int, seed: int) -> np.ndarray:
+    """The network's quantiles (B, h, Q) on the data's own scale, before calibration."""
+    q, loc, scale = scaled_quantiles(model, plan, arr, s, o, samples, seed)
+    z = loc[..., None] + q * scale[..., None]
+    return np.exp(z) if plan.transform == "log" else z
 
 
 def panel_forecast(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays, origins: list[int],
                    samples: int = 200, seed: int = 0, batch: int = 1024) -> np.ndarray:
     """Quantiles (S, h, Q) at ``plan.levels`` on the data's own scale, of the forecast of
-    every series from ``origins[i]`` (the values before it are the context), with the
-    model's calibration offsets (:func:`calibrate`) added and the levels kept in order."""
+    every series from ``origins[i]`` (the values before it are the context), calibrated
+    (:func:`calibrate`) and kept in order."""
     out = []
-    offsets = model.calibration.numpy()
+    med = _level(plan.levels, 0.5)
+    factors = model.calibration.numpy().astype(float)
     for a in range(0, len(origins), batch):
         s = torch.arange(a, min(a + batch, len(origins)))
-        q, loc, scale = scaled_quantiles(model, plan, arr, s, torch.tensor(origins[a:a + batch]), samples, seed + a)
-        z = loc[..., None] + np.sort(q + offsets, -1) * scale[..., None]
-        out.append(np.exp(z) if plan.transform == "log" else z)
+        q = _raw_forecast(model, plan, arr, s, torch.tensor(origins[a:a + batch]), samples, seed + a)
+        q = np.sort(q[..., med:med + 1] + factors * (q - q[..., med:med + 1]), -1)
+        out.append(np.round(q) if plan.likelihood == "negbin" else q)  # quantiles of counts are counts
     return np.concatenate(out, 0).astype(float)
 
 
 def calibrate(model: GlobalForecastNet, plan: PanelPlan, arr: PanelArrays, samples: int = 200,
               seed: int = 0) -> int:
     """Conformal calibration of every level on the validation windows (one per series,
-    the horizon before the test part): the offset of level p at horizon step k is the
-    p-quantile of (y − q_p) in scaled units, so that a share p of the validation values
-    lies below the calibrated quantile (per-level split-conformal quantiles, Romano et al.
-    2019's idea applied level by level). The median is left as trained. Stored in the
-    model's ``calibration`` buffer (saved with the weights). Returns the windows used."""
+    the horizon before the test part), with scores normalised by the network's own
+    spread (Romano et al. 2019's conformalised quantiles, level by level, scaled as in
+    Lei et al. 2018's locally weighted conformal): on the data's own scale, level p's
+    quantile at horizon step k becomes ``median + f · (q_p − median)`` with f the
+    p-quantile over the validation series of ``(y − median) / |q_p − median|`` (sign
+    kept), so that a share p of the validation values lies below it while each series
+    keeps the width its own context gives it. The median is left as trained. Stored in
+    the model's ``calibration`` buffer (saved with the weights). Returns the number of
+    windows used (0: fewer than 20, and the network's quantiles are kept)."""
     val = [i for i, (f, t) in enumerate(zip(plan.n_fit, plan.n_train)) if f < t]
-    model.calibration.zero_()
-    if len(val) < 20:  # too few to estimate the tails: leave the network's quantiles as they are
+    model.calibration.fill_(1.0)
+    if len(val) < 20:
         return 0
-    s = torch.tensor(val)
     o = torch.tensor([plan.n_fit[i] for i in val])
-    q, loc, scale = scaled_quantiles(model, plan, arr, s, o, samples, seed)
-    u = np.stack([(plan.z[i][plan.n_fit[i]:plan.n_fit[i] + plan.horizon] - loc[j]) / scale[j]
-                  for j, i in enumerate(val)])  # (V, h): every series' validation horizon is complete
+    q = _raw_forecast(model, plan, arr, torch.tensor(val), o, samples, seed)
+    y = np.stack([plan.panel.values[i][plan.n_fit[i]:plan.n_fit[i] + plan.horizon] for i in val])  # (V, h)
     levels = np.asarray(plan.levels)
-    offsets = np.quantile(u[..., None] - q, levels, axis=0, method="inverted_cdf")  # (Q, h, Q): level x
-    offsets = np.stack([offsets[j, :, j] for j in range(len(levels))], -1)  # (h, Q): level j's own
-    offsets[:, np.isclose(levels, 0.5)] = 0.0
-    model.calibration.copy_(torch.from_numpy(offsets).float())
+    med = _level(levels, 0.5)
+    spread = np.abs(q - q[..., med:med + 1])  # (V, h, Q)
+    ratio = (y[..., None] - q[..., med:med + 1]) / np.maximum(spread, 1e-12 * (1 + np.abs(q[..., med:med + 1])))
+    factors = np.ones((plan.horizon, len(levels)))
+    for j, p in enumerate(levels):
+        if j != med:
+            f = np.quantile(ratio[..., j], p, axis=0, method="inverted_cdf")  # (h,)
+            factors[:, j] = np.maximum(f if p > 0.5 else -f, 0.0)  # a quantile never crosses the median
+    model.calibration.copy_(torch.from_numpy(factors).float())
     return len(val)
 
 
@@ -287,10 +306,16 @@ def evaluate_panel(cfg, plan: PanelPlan, model: GlobalForecastNet, run_dir: Path
 
 def end_plan(cfg, trained: PanelPlan, data: str | None = None) -> PanelPlan:
     """The plan of a forecast after the end of each series of ``data`` (default: the
-    training data), with the training statistics; checks the ids and future covariates."""
+    training data), with the training statistics; checks the ids (the future covariates:
+    :func:`check_future_known`)."""
     where = data or cfg.data
     plan = panel_plan(cfg, read_panel(cfg, data), forecast_end=True, like=trained)
     plan.id_index(cfg.id_embedding > 0, where)
+    return plan
+
+
+def check_future_known(plan: PanelPlan, where: str) -> None:
+    """A forecast after the end needs the future covariates over the whole horizon."""
     if plan.panel.future_names:
         for i, (n, f) in enumerate(zip((len(v) for v in plan.z), plan.panel.future)):
             if len(f) < n + plan.horizon:
@@ -299,4 +324,3 @@ def end_plan(cfg, trained: PanelPlan, data: str | None = None) -> PanelPlan:
                                  f"({', '.join(plan.panel.future_names)}) stop before step {step}; a forecast of "
                                  f"horizon {plan.horizon} needs them for every step up to {n + plan.horizon} "
                                  "(add rows with an empty target)")
-    return plan
