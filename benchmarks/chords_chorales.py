@@ -1,7 +1,7 @@
 """Chord accompaniment: BLSTM vs HMM vs MLP on held-out Bach chorales, over seeds.
 
     python benchmarks/chords_chorales.py [--seeds 0 1 2 3 4]
-    python benchmarks/chords_chorales.py --set unit=bar --out benchmarks/results/chords-bar
+    python benchmarks/chords_chorales.py --set unit=bar --out benchmarks/results/chords/bar
     python benchmarks/chords_chorales.py --mlp-contexts 0 1 2 4 8   # the MLP alone, by window
 
 Each seed draws its own split of the chorales by piece (70/10/20 train/val/test) and

@@ -2,6 +2,7 @@
 
     python benchmarks/forecast.py                     # sunspots + airline, seeds 0 1 2
     python benchmarks/forecast.py --seeds 0 1 2 3 4 --out benchmarks/results/forecast
+    python benchmarks/forecast.py --data airline --default-only --seeds 0 1 2 3 4 5 6 7 8 9 --stem airline-10-seeds
 
 Protocols (rnnlab/apps/forecast.py, PRESETS):
 - sunspots (statsmodels, yearly 1700-2008): input 30 years, 3-year horizon, one forecast
@@ -39,10 +40,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "forecast")
+    ap.add_argument("--data", nargs="+", default=list(VARIANTS), help="datasets (default: all)")
+    ap.add_argument("--default-only", action="store_true", help="only the default model, not the variants")
+    ap.add_argument("--stem", default="forecast", help="name of the result files (STEM.md, STEM.json)")
     args = ap.parse_args()
     rows = []
-    for data, variants in VARIANTS.items():
-        for overrides in variants:
+    for data in args.data:
+        for overrides in VARIANTS[data][:1] if args.default_only else VARIANTS[data]:
             runs = []
             for seed in args.seeds:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -50,7 +54,8 @@ def main() -> None:
                     runs.append(json.loads((run / "metrics.json").read_text()))
                 print(data, overrides, seed, {k: round(v, 3) for k, v in runs[-1].items() if "mae" in k or "mape" in k},
                       flush=True)
-            row = {"data": data, "variant": " ".join(overrides) or "default", "seeds": args.seeds}
+            row = {"data": data, "variant": " ".join(overrides) or "default", "seeds": args.seeds,
+                   "mape_all": [r["mape"] for r in runs]}
             for key in runs[0]:
                 vals = [r[key] for r in runs]
                 row[key] = statistics.mean(vals)
@@ -67,7 +72,7 @@ def main() -> None:
                      f"{r['baseline_arima_mape']:.2f} | {r['baseline_ets_mae']:.2f} | {r['baseline_ets_mape']:.2f} | "
                      f"{r['baseline_seasonal_naive_mae']:.2f} | {r['baseline_naive_mae']:.2f} | "
                      f"{r['train_seconds']:.0f} |")
-    write_results(args.out, "forecast", rows, lines)
+    write_results(args.out, args.stem, rows, lines)
 
 
 if __name__ == "__main__":

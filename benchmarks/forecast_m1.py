@@ -13,7 +13,7 @@ infinite MASE dropped (none in M1 yearly), then the mean over series; sMAPE the 
 Monash distributes. Each seed is ``rnnlab forecast train --data m1_yearly --seed S
 [--set ...]``; the statsforecast baselines (AutoETS, AutoTheta, AutoARIMA, and the naive
 forecast) come from the same runs (deterministic). Writes ``m1.json`` and ``m1.md``
-under benchmarks/results/forecast-m1/.
+under benchmarks/results/forecast/m1/.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--variant", action="append", default=None,
                     help="extra --set keys for one row, space-separated (repeatable; default: none)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "forecast-m1")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "forecast" / "m1")
     args = ap.parse_args()
     rows, baselines = [], {}
     for model in args.models:
@@ -77,7 +77,7 @@ def main() -> None:
         lines.append(f"| rnnlab {r['model']} {r['variant']} | {r['mase']:.3f} ± {r['mase_std']:.3f} | "
                      f"{r['smape']:.2f} ± {r['smape_std']:.2f} | {r['wql']:.4f} | {r['coverage80']:.3f} | "
                      f"{r['coverage95']:.3f} | {r['msis']:.2f} | {r['train_seconds']:.0f} |")
-    names = {"seasonal_naive": "naive (statsforecast-free NumPy)", "auto_ets": "statsforecast AutoETS",
+    names = {"seasonal_naive": "naive (NumPy; seasonal naive with m = 1)", "auto_ets": "statsforecast AutoETS",
              "auto_theta": "statsforecast AutoTheta", "auto_arima": "statsforecast AutoARIMA"}
     for b, m in baselines.items():
         lines.append(f"| {names[b]} | {m['mase']:.3f} | {m['smape']:.2f} | {m['wql']:.4f} | {m['coverage80']:.3f} | "

@@ -1,6 +1,6 @@
 """Darts' global recurrent models on M1 yearly, on the split of benchmarks/forecast_m1.py.
 
-    python -m venv .venv-darts && .venv-darts/bin/pip install torch==2.13.0 darts aeon
+    python -m venv .venv-darts && .venv-darts/bin/pip install torch==2.13.0 "darts[torch]" aeon
     .venv-darts/bin/python benchmarks/forecast_m1_darts.py [--seeds 0 1 2 3 4] [--epochs 100]
 
 Darts is not a dependency of rnnlab, so this runs in its own environment and imports
@@ -79,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "forecast-m1")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "forecast" / "m1")
     args = ap.parse_args()
     import darts
 

@@ -11,7 +11,7 @@ beside the seasonal-naive forecast's textbook intervals. Scale: the same generat
 10,000 series × 200 steps; the CSV is read, the network trained for one epoch over
 windows every 12 steps (batch 256), and the peak resident memory of the process and
 the series per second of training are reported. Results under
-benchmarks/results/forecast-panel/.
+benchmarks/results/forecast/panel/.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from _common import train, write_results
 from rnnlab.apps.forecast import APP
 from rnnlab.data.panel import write_seasonal_panel
 
-OUT = Path(__file__).parent / "results" / "forecast-panel"
+OUT = Path(__file__).parent / "results" / "forecast" / "panel"
 COVS = ['covariates=["promo"]', 'static_covariates=["group"]']
 
 

@@ -41,7 +41,9 @@ def _data(tmp: Path) -> dict[str, list[str]]:
     x = rng.normal(size=(60, 24, 2)).astype("float32")
     y = (x[:, :, 0].mean(1) > 0).astype("int64")
     np.savez(tmp / "series.npz", X=x, y=y)
-    text = (ROOT / "README.md").read_text(encoding="utf-8")[:60_000]
+    # a prose corpus of the project's own (the README and pages of the site: 60 kB)
+    text = "".join((ROOT / f).read_text(encoding="utf-8") for f in ("README.md", "docs/library.md",
+                                                                     "docs/results.md", "docs/apps/index.md"))[:60_000]
     (tmp / "corpus.txt").write_text(text, encoding="utf-8")
     every = ["--set", "train.checkpoint_every=1"]
     return {

@@ -2,7 +2,7 @@
 same data and CPU budget.
 
     python benchmarks/transformer_shakespeare.py [--minutes 45] [--data PATH] [--models lstm,transformer]
-    python benchmarks/transformer_shakespeare.py --models mingru --out benchmarks/results/mingru-shakespeare
+    python benchmarks/transformer_shakespeare.py --models mingru --out benchmarks/results/transformer-shakespeare/mingru
 
 nanoGPT's split (first 90% train, last 10% validation). Both models train at once, one
 CPU thread each (on 2 cores: the same CPU-minutes on the same machine at the same

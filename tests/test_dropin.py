@@ -406,14 +406,3 @@ def test_lengths_with_a_drop_in_layer_and_bad_combinations():
     with pytest.raises(ValueError, match="lengths"):
         m(pack_sequence([torch.randn(2, 3)]), lengths=[2])
     assert list(itertools.islice(m.parameters(), 1))[0].shape == (12, 3)
-
-
-def test_the_readmes_library_snippet_runs(tmp_path, monkeypatch):
-    pytest.importorskip("onnxruntime")
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    snippet = readme.split("## The library", 1)[1].split("```python", 1)[1].split("```", 1)[0]
-    monkeypatch.chdir(tmp_path)  # it writes lstm.onnx
-    exec(compile(snippet, "README.md", "exec"), {})
-    assert (tmp_path / "lstm.onnx").exists()

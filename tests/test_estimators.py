@@ -4,10 +4,8 @@ trained by the same code as the CLI (same seed and config, same model)."""
 from __future__ import annotations
 
 import dataclasses
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,15 +190,6 @@ def test_text_generator_and_translator_on_lists_of_strings():
     assert len(tr.translate(["eins zwei", "drei vier"])) == 2
     with pytest.raises(ValueError, match="sources\\[0\\]"):
         Translator().fit(["a\tb"], ["c"])
-
-
-def test_readme_estimator_example_runs(tmp_path, monkeypatch):
-    """The README's notebook-style example, run as written."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = re.search(r"<!-- estimator-example -->\s*```python\n(.*?)```", readme, re.S)
-    assert block, "README: the estimator example block is missing"
-    monkeypatch.chdir(tmp_path)
-    exec(compile(block.group(1), "README.md", "exec"), {})
 
 
 def test_document_classifier_on_lists_of_strings(tmp_path):
