@@ -126,7 +126,7 @@ class _StandardCell(RecurrentCell):
 
     def flat_weights(self) -> list[Tensor]:
         """Parameters in the order torch's fused kernels take them."""
-        ws = [self.weight_ih, self.weight_hh]
+        ws: list[Tensor] = [self.weight_ih, self.weight_hh]
         if self.bias:
             ws += [self.bias_ih, self.bias_hh]
         return ws
@@ -137,7 +137,9 @@ class _StandardCell(RecurrentCell):
     def _project_hidden(self, h: Tensor) -> Tensor:
         return nn.functional.linear(h, self.weight_hh, self.bias_hh)
 
-    def forward(self, x: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State | Tensor]:
+    def forward(  # type: ignore[override]  # also a bare tensor state, given back bare, as torch's cells do
+        self, x: Tensor, state: State | Tensor | None = None
+    ) -> tuple[Tensor, State | Tensor]:
         """One step: ``x`` (B, input_size), ``state`` a tuple of (B, size) tensors — or, for
         one-part states (Elman, GRU), a bare ``h`` tensor, which gives a bare tensor back;
         None starts from zeros. When torch has a fused one-step kernel for this exact cell
@@ -184,18 +186,22 @@ class _StandardCell(RecurrentCell):
     def _fused_call(self, mode: str, x: Tensor, state: State | Tensor) -> tuple[Tensor, State | Tensor]:
         """:meth:`forward` on torch's one-step kernel, the state in the form it was given."""
         w = self._parameters  # one dict, not four trips through Module.__getattr__
+        weights: list[Tensor | None]
         try:
-            weights = (w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+            weights = [w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"]]
         except KeyError:  # a parametrization (e.g. weight_norm) computes them: ask the module
-            weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            weights = [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
         if mode != "LSTM" and isinstance(state, Tensor):
-            return (h := _ONE_STEP[mode](x, state, *weights)), h
+            return (h := _ONE_STEP[mode](x, state, *weights)), h  # type: ignore[arg-type]  # biases may be None
         if mode != "LSTM":
             (_,) = state  # a ValueError (then our message) unless exactly one tensor
-        return fused_cell_step(mode, x, state, list(weights))
+        # an LSTM given a bare tensor fails inside torch's kernel, as torch's own cell does
+        return fused_cell_step(mode, x, state, weights)  # type: ignore[arg-type]
 
     def fused_step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        return self._fused_call(self.fused_mode(), x, state)
+        mode = self.fused_mode()
+        assert mode is not None, "fused_step is called only for cells with a fused kernel"
+        return self._fused_call(mode, x, state)  # type: ignore[return-value]  # a tuple state gives a tuple back
 
 
 _ONE_STEP = {"GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU": torch.rnn_relu_cell}
@@ -204,10 +210,11 @@ _ONE_STEP = {"GRU": torch.gru_cell, "RNN_TANH": torch.rnn_tanh_cell, "RNN_RELU":
 def fused_cell_step(mode: str, x: Tensor, state: State, weights: list[Tensor | None]) -> tuple[Tensor, State]:
     """One step of torch's one-step kernel for ``mode`` from ``x`` ``(B, I)`` and a state
     tuple; ``weights`` are ``[W_ih, W_hh, b_ih, b_hh]`` (biases may be None)."""
+    # torch's stubs type the biases as Tensor; the kernels take None (a cell without biases)
     if mode == "LSTM":
-        h, c = torch.lstm_cell(x, state, *weights)
+        h, c = torch.lstm_cell(x, state, *weights)  # type: ignore[arg-type]
         return h, (h, c)
-    h = _ONE_STEP[mode](x, state[0], *weights)
+    h = _ONE_STEP[mode](x, state[0], *weights)  # type: ignore[arg-type]
     return h, (h,)
 
 
@@ -260,7 +267,7 @@ class ElmanCell(_StandardCell):
     def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
         return standard_step(self.fused_mode(), xp, state, self.weight_hh, self.bias_hh)
 
-    def fused_mode(self) -> str | None:
+    def fused_mode(self) -> str:
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
 
     def extra_repr(self) -> str:

@@ -25,6 +25,7 @@ class ImageCaptioner(nn.Module):
         self.bos_id, self.eos_id = bos_id, eos_id
         self.encoder = ImageEncoder(channels, vector_size, image_size, pooling)
         self.attend = attention is not None
+        self.decoder: EncoderDecoder | VecToSeq
         if self.attend:
             self.decoder = EncoderDecoder(None, vocab_size, embed_size, hidden_size, cell, num_layers,
                                           attention=attention, dropout=dropout, pad_id=pad_id, bos_id=bos_id,
@@ -44,13 +45,13 @@ class ImageCaptioner(nn.Module):
         return torch.cat([maps, where], 1).flatten(2).transpose(1, 2)
 
     def forward(self, images: Tensor, tgt_in: Tensor) -> Tensor:
-        if self.attend:
+        if isinstance(self.decoder, EncoderDecoder):  # with attention (self.attend)
             return self.decoder.decode(self.decoder.start(self.memory(images)), tgt_in)[0]
         return self.decoder(self.encoder(images), tgt_in)
 
     @torch.no_grad()
     def generate(self, images: Tensor, max_len: int, beam_size: int = 1):
-        if self.attend:
+        if isinstance(self.decoder, EncoderDecoder):  # with attention (self.attend)
             return self.decoder.generate_from(self.decoder.start(self.memory(images)), max_len, beam_size)
         v = self.encoder(images)
         if beam_size == 1:

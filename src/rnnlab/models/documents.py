@@ -57,10 +57,12 @@ class HierarchicalAttentionNetwork(nn.Module):
             ids = drop_words(ids, self.word_dropout, self.pad_id, self.unk_id)
         words = self.dropout(self.embed(ids.reshape(B * S, W)[kept]))
         vectors, word_att = self.words.encode(words, flat_lengths[kept])
+        assert word_att is not None  # pooling="attention" returns its weights
         sentences = vectors.new_zeros(B * S, vectors.shape[1]).index_copy(0, kept, vectors)
         word_weights = word_att.new_zeros(B * S, W)
         word_weights[kept, : word_att.shape[1]] = word_att
         doc, sentence_att = self.sentences.encode(self.dropout(sentences.view(B, S, -1)), sentence_counts)
+        assert sentence_att is not None
         return doc, sentence_att, word_weights.view(B, S, W)
 
     def forward(self, ids: Tensor, word_lengths: Tensor, sentence_counts: Tensor) -> Tensor:

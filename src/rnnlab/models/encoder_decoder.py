@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import decoding
-from ..attention import DotAttention, make_attention
+from ..attention import Attention, DotAttention, make_attention
 from ..recurrent import Recurrent, sequence_mask
 from ._state import state_from_dict, state_to_dict
 
@@ -66,6 +66,8 @@ class EncoderDecoder(nn.Module):
         self.attention_kind, self.input_feeding = attention, input_feeding
         H = hidden_size
         self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size, padding_idx=pad_id)
+        self.encoder: Recurrent | None  # None: no token encoder (the caller gives the memory)
+        self.attention: Attention | None
         if src_vocab_size is not None:
             self.src_embed = nn.Embedding(src_vocab_size, embed_size, padding_idx=pad_id)
             self.encoder = Recurrent(cell, embed_size, H, num_layers=num_layers, bidirectional=bidirectional,
@@ -183,7 +185,9 @@ class EncoderDecoder(nn.Module):
             lg, state, a = self._step(tok, state)
             logits.append(lg)
             attns.append(a)
-        return torch.stack(logits, 1), (torch.stack(attns, 1) if attns[0] is not None else None)
+        if attns[0] is None:
+            return torch.stack(logits, 1), None
+        return torch.stack(logits, 1), torch.stack([a for a in attns if a is not None], 1)
 
     def log_prob_step(self, tokens: Tensor, state: dict):
         """The step function :mod:`rnnlab.decoding` expects."""

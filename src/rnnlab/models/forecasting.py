@@ -61,7 +61,7 @@ class ForecastNet(nn.Module):
         self.forking = model == "forking"
         self.gaussian = likelihood == "gaussian"
         per_step = n_targets * (2 if self.gaussian else 1)
-        members = []
+        members: list[nn.Module] = []
         for _ in range(ensemble):
             if model == "direct":
                 members.append(SeqToVec(n_features, horizon * per_step, hidden_size, cell, num_layers,

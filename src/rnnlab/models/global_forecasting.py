@@ -19,6 +19,8 @@ sample paths pooled).
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -156,7 +158,7 @@ class GlobalForecastNet(nn.Module):
         paths = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            for m in self.members:
+            for m in cast(list[_DeepARMember], list(self.members)):
                 raw, state = m(x, s)
                 state = _repeat_state(state, n_samples)
                 last = rep(raw[:, -1])  # (B * n, P): the first horizon step's parameters

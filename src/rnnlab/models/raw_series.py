@@ -10,6 +10,10 @@ __all__ = ["RawSeriesClassifier"]
 
 
 class RawSeriesClassifier(nn.Module):
+    mean: Tensor  # buffers (register_buffer in __init__)
+    std: Tensor
+    picks: Tensor
+
     """``series (B, T, channels) -> class probabilities (B, K)``: ``enc`` (the classify
     app's :class:`~rnnlab.apps.classify.Encoding`: ``mean``, ``std``, ``frame``, ``deltas``)
     (Δ features, standardisation, frame stacking) as tensor operations in front of the

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -257,7 +258,9 @@ class TransformerEncoderDecoder(nn.Module):
             x = x + ca
             x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
         new["steps"] = state["steps"] + 1
-        return self.out(self.decoder.norm(x))[:, 0], new, cross[:, 0]
+        norm = self.decoder.norm
+        assert norm is not None and cross is not None  # built with a final norm; the last layer gives its weights
+        return self.out(norm(x))[:, 0], new, cross[:, 0]
 
     def log_prob_step(self, tokens: Tensor, state: dict):
         """The step function :mod:`rnnlab.decoding` expects."""
@@ -348,15 +351,15 @@ class KVCache:
     def append(self, i: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Layer ``i``'s keys / values with the new steps ``k``, ``v`` appended (views)."""
         n, t = self.length, k.shape[2]
-        buf = self.k[i]
-        if buf is None or buf.shape[2] < n + t:
+        buf_k, buf_v = self.k[i], self.v[i]
+        if buf_k is None or buf_v is None or buf_k.shape[2] < n + t:
             cap = max(16, 2 * (n + t))
             grown_k, grown_v = k.new_empty(*k.shape[:2], cap, k.shape[3]), v.new_empty(*v.shape[:2], cap, v.shape[3])
-            if buf is not None:
-                grown_k[:, :, :n], grown_v[:, :, :n] = self.k[i][:, :, :n], self.v[i][:, :, :n]
-            self.k[i], self.v[i] = grown_k, grown_v
-        self.k[i][:, :, n:n + t], self.v[i][:, :, n:n + t] = k, v
-        return self.k[i][:, :, :n + t], self.v[i][:, :, :n + t]
+            if buf_k is not None and buf_v is not None:
+                grown_k[:, :, :n], grown_v[:, :, :n] = buf_k[:, :, :n], buf_v[:, :, :n]
+            self.k[i], self.v[i] = buf_k, buf_v = grown_k, grown_v
+        buf_k[:, :, n:n + t], buf_v[:, :, n:n + t] = k, v
+        return buf_k[:, :, :n + t], buf_v[:, :, :n + t]
 
     @property
     def nbytes(self) -> int:
@@ -420,7 +423,8 @@ class TransformerLM(nn.Module):
         """The layers over ``ids`` after the cached tokens, each attending to the cache and
         causally to the new tokens; the cache is extended in place."""
         x = self._inputs(ids, cache.length)
-        for i, layer in enumerate(self.layers):  # nn.TransformerEncoderLayer(norm_first=True)'s equations
+        layers = cast(list[nn.TransformerEncoderLayer], list(self.layers))
+        for i, layer in enumerate(layers):  # nn.TransformerEncoderLayer(norm_first=True)'s equations
             sa = _self_attention_step(layer.self_attn, layer.norm1(x), lambda k, v, i=i: cache.append(i, k, v))
             x = x + layer.dropout1(sa)
             x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x))))))

@@ -56,6 +56,21 @@ class BackendDispatch:
     and implements :meth:`direction`. :meth:`_run` then computes the layer on a checked
     ``(x, state tuple, lengths)`` with the backend ``auto`` or the user picked."""
 
+    # what the class using it has (its __init__ and nn.Module set them)
+    num_layers: int
+    bidirectional: bool
+    dropout: float
+    batch_first: bool
+    training: bool
+    backend: str
+    compile_steps: int
+    last_backend: str | None
+
+    @property
+    def fused_reason(self) -> str | None:
+        """Why torch's fused kernel cannot compute this layer, or None if it can."""
+        raise NotImplementedError
+
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
@@ -73,7 +88,8 @@ class BackendDispatch:
         """Why the hoisted backend cannot compute this layer, or None if it can."""
         return self.fused_reason
 
-    def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | None = None, steps: int | None = None) -> str:
+    def _pick_backend(self, x: Tensor | None = None, lengths: Tensor | list[int] | None = None,
+                      steps: int | None = None) -> str:
         """The backend for this call (:func:`rnnlab.recurrent.backends.pick`)."""
         return backends.pick(self, x, steps)
 
@@ -95,6 +111,6 @@ class BackendDispatch:
     # __init__), dropped when pickled or deep-copied (compiled functions do neither; a
     # copy compiles its own)
     def __getstate__(self) -> dict:
-        state = dict(super().__getstate__())
+        state = dict(super().__getstate__())  # type: ignore[misc, call-overload]  # nn.Module's (next in the MRO)
         state["_compiled_steps"] = {}
         return state

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import torch
 from torch import Tensor, nn
@@ -154,16 +154,16 @@ class _LayerDirection:
 
     def project_input(self, x: Tensor) -> Tensor:
         w = self._weights()
-        return nn.functional.linear(x, w["weight_ih"], w["bias_ih"])
+        return nn.functional.linear(x, cast(Tensor, w["weight_ih"]), w["bias_ih"])
 
     def step(self, xp: Tensor, state: State) -> tuple[Tensor, State]:
         w = self._weights()
-        return standard_step(self.layer.mode, xp, state, w["weight_hh"], w["bias_hh"], w["weight_hr"])
+        return standard_step(self.layer.mode, xp, state, cast(Tensor, w["weight_hh"]), w["bias_hh"], w["weight_hr"])
 
     def fused_step(self, x: Tensor, state: State) -> tuple[Tensor, State] | None:
         if getattr(self.layer, "proj_size", 0):
             return None  # torch has no one-step kernel with projections
-        w = self.flat_weights()
+        w: list[Tensor | None] = list(self.flat_weights())
         return fused_cell_step(self.layer.mode, x, state, w if self.bias else [*w, None, None])
 
 
@@ -202,8 +202,8 @@ class _DropInLayer(BackendDispatch, _LayerBase):
         packing), unbatched 2-D input accepted. ``lengths`` ``(B,)``: a padded batch's
         sequence lengths (rnnlab's addition)."""
         packed = isinstance(input, PackedSequence)
-        data = input.data if packed else input
-        if packed:
+        data = input.data if isinstance(input, PackedSequence) else input
+        if isinstance(input, PackedSequence):
             steps = len(input.batch_sizes)
         elif isinstance(input, Tensor) and input.dim() == 3:
             steps = input.shape[1 if self.batch_first else 0]
@@ -216,7 +216,7 @@ class _DropInLayer(BackendDispatch, _LayerBase):
             if not tracing():
                 self.last_backend = "fused"
             return self._torch_forward(input, hx)  # torch's own forward, as it is
-        if packed:
+        if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx, lengths, backend)
         return self._forward_padded(input, hx, lengths, backend)
 
@@ -238,7 +238,7 @@ class _DropInLayer(BackendDispatch, _LayerBase):
             parts = None if parts is None else tuple(p.unsqueeze(1) for p in parts)
         B, T = (input.shape[0], input.shape[1]) if self.batch_first else (input.shape[1], input.shape[0])
         parts = self._zero_state(input, B) if parts is None else parts
-        self.check_forward_args(input, self._torch_hidden(parts), None)
+        self.check_forward_args(input, self._torch_hidden(parts), None)  # type: ignore[arg-type]  # LSTM: a tuple
         out, final = self._run(input, parts, check_lengths(lengths, B, T), backend)
         if not batched:
             out = out.squeeze(0 if self.batch_first else 1)
@@ -255,7 +255,8 @@ class _DropInLayer(BackendDispatch, _LayerBase):
         B = len(lens)
         parts = self._hx_parts(hx, 3)
         parts = self._zero_state(padded, B) if parts is None else parts
-        self.check_forward_args(input.data, self._torch_hidden(parts), input.batch_sizes)
+        self.check_forward_args(input.data, self._torch_hidden(parts),  # type: ignore[arg-type]  # LSTM: a tuple
+                                input.batch_sizes)
         out, final = self._run(padded, parts, check_lengths(lens, B, padded.shape[1 if self.batch_first else 0]),
                                backend)
         if input.sorted_indices is not None:  # pack in the input's order: its sorted order, ties included
@@ -310,13 +311,14 @@ class _DropInLayer(BackendDispatch, _LayerBase):
         if not isinstance(module, cls._torch_class):
             raise ValueError(f"module: expected torch.nn.{cls._torch_class.__name__}, got {type(module).__name__}")
         p = next(module.parameters())
-        layer = cls(**cls._torch_config(module), backend=backend, device=p.device, dtype=p.dtype, **kwargs)
+        layer = cls(**cls._torch_config(module), backend=backend,  # type: ignore[call-arg]  # each subclass's own
+                    device=p.device, dtype=p.dtype, **kwargs)
         layer.load_state_dict(module.state_dict())
         layer.train(module.training)
         return layer
 
     @staticmethod
-    def _own_config(module: nn.RNNBase) -> dict:
+    def _own_config(module: Any) -> dict:  # each class's own torch module (nn.RNN, nn.LSTM, nn.GRU)
         return {}
 
     def extra_repr(self) -> str:

@@ -4,6 +4,8 @@ backend that computes each call."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -82,7 +84,7 @@ class Recurrent(BackendDispatch, nn.Module):
             for _ in range(D):
                 cells.append(make_cell(cell, in_size, self.hidden_size, **cell_kwargs))
         self.cells = nn.ModuleList(cells)
-        self.state_size: tuple[int, ...] = self.cells[0].state_size
+        self.state_size: tuple[int, ...] = self.direction(0).state_size
         self.last_backend: str | None = None
         self._compiled_steps: dict = {}
         check_available(self, backend)
@@ -91,8 +93,8 @@ class Recurrent(BackendDispatch, nn.Module):
     @property
     def fused_reason(self) -> str | None:
         """Why torch's fused kernel cannot compute this layer, or None if it can."""
-        first = self.cells[0]
-        for c in self.cells:
+        first = self.direction(0)
+        for c in (self.direction(k) for k in range(len(self.cells))):
             if not computes_torch_equations(c):
                 return f"{type(c).__name__} is not one of torch's standard cells"
             if c.fused_mode() is None:
@@ -119,9 +121,9 @@ class Recurrent(BackendDispatch, nn.Module):
         out, final = self._run(x, hx, lengths, self._pick_backend(x, lengths))
         return out, (final[0] if len(final) == 1 else final)
 
-    def direction(self, k: int) -> RecurrentCell:
+    def direction(self, k: int) -> RecurrentCell:  # type: ignore[override]  # a cell is a LayerDirection
         """Layer-direction ``k``: the cell that holds its weights."""
-        return self.cells[k]
+        return cast(RecurrentCell, self.cells[k])
 
     @classmethod
     def from_torch(cls, module: nn.RNNBase, backend: str = "auto", **kwargs) -> "Recurrent":
@@ -129,7 +131,7 @@ class Recurrent(BackendDispatch, nn.Module):
         configuration and (copied) weights: e.g. to run a torch model's layer on the
         reference or compiled backend (``kwargs``: other arguments, e.g. ``compile_steps``).
         For torch's parameter names keep the drop-ins (:mod:`rnnlab.nn`)."""
-        if not isinstance(module, nn.RNNBase) or getattr(module, "proj_size", 0):
+        if not isinstance(module, nn.RNNBase) or module.proj_size:
             raise ValueError(f"module: expected a torch.nn.RNN, LSTM or GRU without projections, got {module!r}")
         cell = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn_relu"}[module.mode]
         p = next(module.parameters())

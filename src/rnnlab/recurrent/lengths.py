@@ -36,6 +36,8 @@ def sequence_mask(lengths: Tensor | None, steps: int, batch: int | None = None,
     """``(B, T)`` bool mask, True at the valid steps of each sequence (all True if
     ``lengths`` is None, then ``batch`` is required)."""
     if lengths is None:
+        if batch is None:
+            raise ValueError("sequence_mask: batch is required when lengths is None")
         return torch.ones(batch, steps, dtype=torch.bool, device=device)
     lengths = torch.as_tensor(lengths, device=device)
     return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)

@@ -6,6 +6,7 @@ steps is one graph, whose recurrent weight gradients the graph pass of
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -52,6 +53,7 @@ class CompiledSteps:
 
     def __init__(self, cell: RecurrentCell, steps: int):
         self.cell, self.steps = cell, steps
+        self.fn: Callable[..., tuple[Tensor, State]]
         if steps == 1:
             self.fn = torch.compile(cell.step, dynamic=False)
         else:  # weights used at every step get their gradient as one GEMM over the K steps

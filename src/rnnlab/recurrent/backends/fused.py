@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import sys
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +19,8 @@ from .tracing import tracing
 
 __all__ = ["FUSED_CALL_COST", "plan_cuts", "frozen_layer", "run", "unavailable"]
 
-FUSED_FN = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
+FUSED_FN: dict[str, Callable[..., tuple[Tensor, ...]]] = {"LSTM": torch.lstm, "GRU": torch.gru,
+                                                          "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
 
 FUSED_CALL_COST = 128
 """What one more fused call costs, in row-steps (one sequence through one step), when

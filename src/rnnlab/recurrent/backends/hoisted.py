@@ -62,7 +62,7 @@ def run(layer, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, St
         return hoisted_layer(mode, src, st, layer.direction(k).flat_weights(), ks)
 
     out, final = stack_layers(layer, cell, x, hx, lens)
-    if inverse is not None:  # back to the caller's order (batch-first: whole sequences)
+    if inverse is not None and order is not None:  # back to the caller's order (batch-first: whole sequences)
         out = permute_batch(out, inverse, order, batch_dim)
         final = tuple(permute_batch(h, inverse, order) for h in final)
     return out, final
@@ -336,7 +336,8 @@ def _recomputed_grads(ctx, steps, inputs: tuple[Tensor | None, ...], grads: tupl
         if not create_graph:  # only the first order is wanted: differentiate a detached copy
             leaves = [None if x is None else x.detach().requires_grad_(k in wanted) for k, x in enumerate(inputs)]
         outs = steps(*leaves, ks=ctx.ks)
-        got = torch.autograd.grad(outs, [leaves[k] for k in wanted], grads, create_graph=create_graph,
+        got = torch.autograd.grad(outs, [leaves[k] for k in wanted], grads,  # type: ignore[arg-type]  # None: unused
+                                  create_graph=create_graph,
                                   allow_unused=True)
     result: list[Tensor | None] = [None] * len(inputs)
     for k, g in zip(wanted, got):
@@ -421,7 +422,7 @@ def hoisted_layer(mode: str, x: Tensor, state: tuple[Tensor, ...], weights: list
     T, B, _ = x.shape
     if mode == "LSTM":
         perm = _lstm_order(w_hh.shape[1], x.device)
-        bias = None if b_ih is None else (b_ih + b_hh)[perm]
+        bias = None if b_ih is None or b_hh is None else (b_ih + b_hh)[perm]
         xp = torch.nn.functional.linear(x, w_ih[perm], bias)
         out, h, c = _LSTM.apply(xp, state[0], state[1], w_hh[perm], ks)
         return out, (h, c)
@@ -429,7 +430,7 @@ def hoisted_layer(mode: str, x: Tensor, state: tuple[Tensor, ...], weights: list
         xp = torch.nn.functional.linear(x, w_ih, b_ih)
         out, h = _GRU.apply(xp, state[0], w_hh, b_hh, ks)
         return out, (h,)
-    bias = None if b_ih is None else b_ih + b_hh
+    bias = None if b_ih is None or b_hh is None else b_ih + b_hh
     xp = torch.nn.functional.linear(x, w_ih, bias)
     out, h = _Elman.apply(xp, state[0], w_hh, mode == "RNN_RELU", ks)
     return out, (h,)
