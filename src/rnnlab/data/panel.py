@@ -278,7 +278,7 @@ def read_long(path: Path, id_column: str = "unique_id", date_column: str = "ds",
                                  f"({vals[0]!r} → {rows[c].iloc[j]!r}); a static covariate has one value per series")
             srow.append(vals[0])
         statics.append(srow)
-    kinds = {f for f in freqs.values()}
+    kinds = set(freqs.values())
     if len(kinds) > 1:
         a, b = list(kinds)[:2]
         sa = next(s for s, f in freqs.items() if f == a)

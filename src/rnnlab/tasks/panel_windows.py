@@ -19,6 +19,7 @@ a window's changes are growth rates and its quantiles stay positive.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,7 +112,8 @@ def make_panel_plan(panel: Panel, input_len: int | None, horizon: int | None, tr
         raise InputError(f"input_len and horizon must be >= 1, got {L} and {h}")
     need = 3 + (0 if forecast_end else h)
     keep = [i for i, v in enumerate(panel.values) if len(v) >= need]
-    skipped = tuple(panel.ids[i] for i in range(len(panel)) if i not in set(keep))
+    kept = set(keep)
+    skipped = tuple(panel.ids[i] for i in range(len(panel)) if i not in kept)
     if not keep:
         raise InputError(f"{panel.source or panel.name}: every series is shorter than {need} values (horizon {h} + 3); "
                          "use a smaller --set horizon=...")
@@ -149,8 +151,6 @@ def make_panel_plan(panel: Panel, input_len: int | None, horizon: int | None, tr
 
 
 def _subset(panel: Panel, keep: list[int]) -> Panel:
-    import dataclasses
-
     pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
     return dataclasses.replace(panel, ids=pick(panel.ids), values=pick(panel.values), dates=pick(panel.dates),
                                past=pick(panel.past), future=pick(panel.future), static=panel.static[keep])
