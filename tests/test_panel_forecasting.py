@@ -79,6 +79,7 @@ def test_m1_yearly_is_aeons_file_as_monash_ships_it():
       ("b", "2000-01-03", 1), ("b", "2000-01-10", 2), ("b", "2000-01-17", 3)], r"mixed frequencies: series"),
     ([("a", 1, 1), ("a", 2, "x")], r"column 'y', line 3: 'x' is not a number"),
     ([("a", 1, 1), ("a", 2, ""), ("a", 3, 3)], r"series 'a', line 3: no value in 'y' before"),
+    ([], r"no rows after the header"),
 ])
 def test_long_layout_errors_name_file_series_and_line(tmp_path, rows, match):
     path = long_csv(tmp_path / "bad.csv", rows)

@@ -217,6 +217,8 @@ def read_long(path: Path, id_column: str = "unique_id", date_column: str = "ds",
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise InputError(f"{path}: not a readable CSV table ({e})") from None
     cols = list(df.columns)
+    if df.empty:
+        raise InputError(f"{path}: no rows after the header; a long table has one row per (series, step)")
     past, future, static = list(past or []), list(future or []), list(static or [])
     for what, names in (("id_column", [id_column]), ("date_column", [date_column]), ("target", [target]),
                         ("past_covariates", past), ("covariates", future), ("static_covariates", static)):
