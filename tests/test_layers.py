@@ -19,7 +19,7 @@ LAYERS = [
     ("data", 5),
     ("tasks", 6), ("apps", 6), ("export", 6),
     ("estimators", 6.5),
-    ("cli", 7), ("demo", 7), ("__main__", 7), ("", 7),  # the package's __init__: the public names
+    ("cli", 7), ("demo", 7), ("serve", 7), ("__main__", 7), ("", 7),  # the package's __init__: the public names
 ]
 # narrower than "any layer below": readers of data depend on the foundations only, and the
 # recurrent core on the cells

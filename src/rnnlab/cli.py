@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import typer
 
 from .apps import App, load_apps
-from .errors import RnnlabError
+from .errors import InputError, RnnlabError
 from .version import __version__
 
 cli = typer.Typer(help="rnnlab: recurrent neural networks on sequential data — train, evaluate and use RNN, "
@@ -148,6 +148,33 @@ def demo(
     if failed:
         typer.echo(f"failed: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
+
+
+@cli.command()
+def serve(
+    run_dirs: Optional[list[Path]] = typer.Argument(None, help="Run directories, or folders of runs."),
+    runs_root: Path = typer.Option(None, "--runs", help="Also every run under this folder."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: this machine only)."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    max_upload_mb: float = typer.Option(8.0, "--max-upload-mb", help="Largest request (upload or paste), in MB."),
+):
+    """A local web page over trained runs: their results, and a panel per app to try the model."""
+    def start():
+        try:
+            from .serve import check_address, find_runs
+            from .serve import serve as run_server
+        except ImportError as e:
+            raise InputError(f"serve needs {e.name}: pip install 'rnnlab[serve]'") from None
+        paths = list(run_dirs or []) + ([runs_root] if runs_root is not None else [])
+        if not 0 < port < 65536:
+            raise InputError(f"--port: {port} is not a port (1 to 65535)")
+        if max_upload_mb <= 0:
+            raise InputError(f"--max-upload-mb: must be > 0, got {max_upload_mb}")
+        runs = find_runs(paths or [Path("runs")], APPS, MISSING)
+        check_address(host, port)
+        return lambda: run_server(runs, host, port, int(max_upload_mb * 2**20))
+
+    guarded(start)()
 
 
 @cli.command()

@@ -281,8 +281,15 @@ class ForecastApp(App):
         trained_plan = make_plan(cfg)
         plan = trained_plan
         if data is not None:
-            new_cfg = self._resolve_data(dataclasses.replace(cfg, data=data, backtest_start=None))
+            # the trained season, window and horizon, not the new file's guesses: the model's inputs are fixed
+            new_cfg = self._resolve_data(dataclasses.replace(
+                cfg, data=data, backtest_start=None, season=trained_plan.series.season,
+                input_len=trained_plan.input_len, horizon=trained_plan.horizon))
             plan = make_plan(new_cfg, scaling=trained_plan)
+            trained_names = [n.lower() for n in trained_plan.series.target_names]
+            if [n.lower() for n in plan.series.target_names] != trained_names:
+                raise InputError(f"--data {data}: its target column(s) {plan.series.target_names} are not the "
+                                 f"model's {trained_plan.series.target_names}; give a file with those columns")
             if plan.z.shape[1] != trained_plan.z.shape[1] or plan.past.shape[1] != trained_plan.past.shape[1]:
                 raise InputError(f"--data {data}: has {plan.z.shape[1]} target(s) and {plan.past.shape[1]} extra "
                                  f"input(s); the model was trained with {trained_plan.z.shape[1]} and "
@@ -298,6 +305,26 @@ class ForecastApp(App):
                                         lambda m: print(m, file=sys.stderr))
         return self._evaluate(cfg, plan, model, run_dir, lambda m: print(m, file=sys.stderr))
 
+    def predict_csv(self, run_dir: Path, data: str | None = None) -> str:
+        """The forecast of the next ``horizon`` steps after the end of the run's series (or
+        of ``data``'s, same columns as in training) as CSV: ``step,target,forecast[,lower95,
+        upper95]``, a panel's as ``unique_id,ds,forecast,q...`` (the long layout)."""
+        cfg, plan, model = self.load(run_dir, data)
+        if panel.is_panel(cfg):
+            panel.check_future_known(plan, data or cfg.data)
+            lengths = [len(v) for v in plan.z]
+            q = panel.panel_forecast(model, plan, panel.PanelArrays(plan), lengths, cfg.samples, cfg.train.seed)
+            return panel.predictions_csv(plan, q, lengths, cfg.quantiles)
+        mean, interval = forecast_from_end(model, plan)
+        lines = ["step,target,forecast" + (",lower95,upper95" if interval is not None else "")]
+        for k, lab in enumerate(future_labels(plan.series, plan.horizon)):
+            for j, name in enumerate(plan.series.target_names):
+                row = f"{lab},{name},{mean[k, j]:.6g}"
+                if interval is not None:
+                    row += f",{interval[k, j, 0]:.6g},{interval[k, j, 1]:.6g}"
+                lines.append(row)
+        return "\n".join(lines) + "\n"
+
     def add_commands(self, cli, guarded) -> None:
         import typer
 
@@ -309,25 +336,7 @@ class ForecastApp(App):
             """Forecast the next `horizon` steps after the end of the series; prints CSV."""
 
             def run():
-                cfg, plan, model = self.load(run_dir, data)
-                if panel.is_panel(cfg):
-                    panel.check_future_known(plan, data or cfg.data)
-                    q = panel.panel_forecast(model, plan, panel.PanelArrays(plan), [len(v) for v in plan.z],
-                                             cfg.samples, cfg.train.seed)
-                    text = panel.predictions_csv(plan, q, [len(v) for v in plan.z], cfg.quantiles)
-                    if out is not None:
-                        atomic_write(out, text)
-                    return text
-                mean, interval = forecast_from_end(model, plan)
-                labels = future_labels(plan.series, plan.horizon)
-                lines = ["step,target,forecast" + (",lower95,upper95" if interval is not None else "")]
-                for k, lab in enumerate(labels):
-                    for j, name in enumerate(plan.series.target_names):
-                        row = f"{lab},{name},{mean[k, j]:.6g}"
-                        if interval is not None:
-                            row += f",{interval[k, j, 0]:.6g},{interval[k, j, 1]:.6g}"
-                        lines.append(row)
-                text = "\n".join(lines) + "\n"
+                text = self.predict_csv(run_dir, data)
                 if out is not None:
                     atomic_write(out, text)
                 return text
