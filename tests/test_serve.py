@@ -119,7 +119,10 @@ def test_translate_gives_a_translation_and_its_heatmap(served):
     got = post(client, "translate", text="March 5, 2001", beam=2, length_penalty=0.6)
     assert got.status_code == 200, got.text
     a = got.json()
-    assert isinstance(a["translation"], str) and a["attention_png"]
+    att = a["attention"]
+    assert isinstance(a["translation"], str) and len(att["source"]) == len("March 5, 2001")  # characters
+    w = np.array(att["weights"])
+    assert w.shape == (len(att["output"]), len(att["source"])) and np.allclose(w.sum(1), 1, atol=1e-3)
     assert a["notes"] == []
 
 

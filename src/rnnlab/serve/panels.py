@@ -89,8 +89,8 @@ def _figure_png(draw: Callable[[Path], Any]) -> str:
 
 # ---------------------------------------------------------------------------- translate
 def translate(run: ServedRun, inputs: Inputs) -> dict:
-    """A sentence → its translation (beam size, length penalty) and the attention heatmap."""
-    from ..tasks.attention_plots import plot_alignment
+    """A sentence → its translation (beam size, length penalty) and its attention: for each
+    output token, its weights over the source tokens."""
     from ..tasks.translation import encode_pairs, translate_ids
 
     loaded = run.loaded()
@@ -106,12 +106,11 @@ def translate(run: ServedRun, inputs: Inputs) -> dict:
         xs, _ = encode_pairs([(sentence, "")], src, tgt, cfg.max_len, drop_long=False, warn=notes.append)
         ids, atts = translate_ids(loaded.model, xs, cfg.max_len, beam, alpha)
     out: dict[str, Any] = {"translation": tgt.decode(ids[0]), "notes": notes}
-    if atts[0] is not None:
+    if atts[0] is not None:  # the weights, drawn by the page (a figure per request would cost 20x the decoding)
         out_tokens = [tgt.piece(t) for t in ids[0]] + ["</s>"]
-        weights = np.asarray(atts[0])[: len(out_tokens)]
-        in_tokens = [src.piece(t) for t in xs[0]]
-        out["attention_png"] = _figure_png(lambda p: plot_alignment(p, weights, in_tokens, out_tokens,
-                                                                    f"{sentence[:60]} → {out['translation'][:60]}"))
+        weights = np.asarray(atts[0], dtype=float)[: len(out_tokens), : len(xs[0])]
+        out["attention"] = {"source": [src.piece(t) for t in xs[0]], "output": out_tokens[: len(weights)],
+                            "weights": np.round(weights, 4).tolist()}
     else:
         notes.append("this run has no attention (attention: null): no heatmap")
     return out
@@ -209,10 +208,14 @@ def _plot_forecast(path: Path, header: list[str], rows: list[list[str]],
     hi = next((header.index(c) for c in ("upper95", "q0.95", "q0.9") if c in header), None)
     names = list(history)
     fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.4 * len(names)), squeeze=False)
+    label = header.index("ds") if "ds" in header else header.index("step")
     for ax, name in zip(axes[:, 0], names):
-        _, past = history[name]
+        past_labels, past = history[name]
         mine = [r for r in rows if r[key] == name]
         n = len(past)
+        labels = (list(past_labels) if len(past_labels) == n else [""] * n) + [r[label] for r in mine]
+        ticks = list(range(0, len(labels), max(1, len(labels) // 8)))
+        ax.set_xticks(ticks, [labels[k] for k in ticks], fontsize=7)
         ax.plot(range(n), past, color="#333", lw=1.2, label="history")
         steps = np.arange(n, n + len(mine))
         ax.plot(steps, [float(r[fc]) for r in mine], color="#1f5fbf", marker="o", ms=3, label="forecast")

@@ -39,6 +39,7 @@ class ServedRun:
     data: str
     metrics: dict[str, Any]
     files: dict[str, Path]
+    config: dict[str, Any] = field(default_factory=dict)  # the run's config.json "config" (shown; defaults)
     unavailable: str = ""  # why the app cannot load here (a missing extra), shown in the page
     lock: threading.Lock = field(default_factory=threading.Lock)  # one request at a time per model
     _loaded: Any = None
@@ -55,7 +56,7 @@ class ServedRun:
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "app": self.app_name, "path": str(self.path), "data": self.data,
-                "metrics": self.metrics, "unavailable": self.unavailable,
+                "metrics": self.metrics, "config": self.config, "unavailable": self.unavailable,
                 "files": [{"name": n, "kind": FILE_KINDS[p.suffix.lower()]} for n, p in self.files.items()]}
 
 
@@ -117,6 +118,6 @@ def find_runs(paths: list[Path], apps: dict[str, Any], missing: dict[str, str]) 
         data = config.get("data") if isinstance(config, dict) else None
         run = ServedRun(_slug(run_dir, taken), run_dir, app_name, apps.get(app_name), str(data or ""),
                         metrics if isinstance(metrics, dict) else {}, _result_files(run_dir),
-                        unavailable=missing.get(app_name, ""))
+                        config if isinstance(config, dict) else {}, unavailable=missing.get(app_name, ""))
         runs[run.id] = run
     return runs

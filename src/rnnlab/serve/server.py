@@ -35,8 +35,9 @@ MAX_UPLOAD = 8 << 20  # bytes of one request: an uploaded file, or a pasted text
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 MEDIA = {".png": "image/png", ".csv": "text/csv", ".tsv": "text/tab-separated-values", ".md": "text/markdown",
          ".json": "application/json", ".html": "text/html"}
-# everything from this origin; images and audio also as data: URLs (the panels' answers)
-CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+# everything from this origin; images and audio also as data: URLs (the panels' answers), and the
+# user's own chosen image shown back as a blob: URL
+CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'")
 
 
@@ -53,7 +54,8 @@ def _error(status: int, message: str):
 def _hide_temp(message: str, inputs: Inputs) -> str:
     """A reader's message names the temporary file: name the user's file instead."""
     if inputs.file is not None:
-        message = message.replace(str(inputs.file), inputs.filename or "the uploaded file")
+        name = inputs.filename or "the uploaded file"
+        message = message.replace(f"--data {inputs.file}", name).replace(str(inputs.file), name)
     return message
 
 
@@ -82,6 +84,10 @@ def make_server(runs: dict[str, ServedRun], max_upload: int = MAX_UPLOAD, quiet:
     @api.get("/")
     def index() -> Response:
         return Response(page, media_type="text/html; charset=utf-8")
+
+    @api.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
 
     @api.get("/static/{name}")
     def static(name: str) -> Response:
@@ -121,7 +127,7 @@ def make_server(runs: dict[str, ServedRun], max_upload: int = MAX_UPLOAD, quiet:
         upload = None
         for key, value in form.multi_items():
             if isinstance(value, str):
-                fields[key] = value
+                fields[key] = value.replace("\r\n", "\n")  # browsers send a textarea's newlines as CRLF
             else:
                 upload = value
         with tempfile.TemporaryDirectory(prefix="rnnlab-serve-") as tmp:

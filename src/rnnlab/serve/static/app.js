@@ -32,6 +32,20 @@ function table(header, rows, opts = {}) {
   return el("div", { class: "scroll" }, t);
 }
 
+// An attention matrix as a table: a row per output token, a column per source token,
+// each cell shaded by its weight (the weight itself on hover).
+function heatmap(att) {
+  const t = el("table", { class: "heatmap" });
+  const top = Math.max(1e-9, ...att.weights.flat()); // shaded against the largest weight, as a colour map is
+  t.append(el("tr", {}, el("th"), ...att.source.map((s) => el("th", { class: "src", text: s }))));
+  att.weights.forEach((row, i) => {
+    t.append(el("tr", {}, el("th", { text: att.output[i] }),
+      ...row.map((w, j) => el("td", { title: `${att.output[i]} ← ${att.source[j]}: ${w.toFixed(3)}`,
+        style: `background: rgba(31, 95, 191, ${(w / top).toFixed(3)})` }))));
+  });
+  return el("div", { class: "scroll" }, t);
+}
+
 function png(b64, alt) {
   return el("img", { class: "plot", src: "data:image/png;base64," + b64, alt });
 }
@@ -88,13 +102,23 @@ function showRun(run) {
 function filesCard(run) {
   const card = el("section", { class: "card files", id: "run-files" }, el("h3", { text: "Results" }));
   if (!run.files.length) card.append(el("p", { class: "muted", text: "no result files" }));
+  // plots and a lab's markdown tables shown at once; other files (JSON, CSV, HTML) folded, read when opened
   for (const f of run.files) {
     const url = `/api/runs/${encodeURIComponent(run.id)}/files/${encodeURIComponent(f.name)}`;
-    const box = el("div", { class: "file", "data-file": f.name }, el("h4", { text: f.name }));
+    const open = f.kind === "image" || f.kind === "markdown";
+    const box = el("details", { class: "file", "data-file": f.name }, el("summary", { text: f.name }));
+    if (open) box.setAttribute("open", "");
     card.append(box);
-    if (f.kind === "image") box.append(el("img", { src: url, alt: f.name, loading: "lazy" }));
-    else if (f.kind === "html") box.append(el("iframe", { class: "doc", src: url, sandbox: "", title: f.name }));
-    else fetch(url).then((r) => r.text()).then((text) => box.append(renderText(f.name, f.kind, text)));
+    let loaded = false;
+    const load = () => {
+      if (loaded) return;
+      loaded = true;
+      if (f.kind === "image") box.append(el("img", { src: url, alt: f.name }));
+      else if (f.kind === "html") box.append(el("iframe", { class: "doc", src: url, sandbox: "", title: f.name }));
+      else fetch(url).then((r) => r.text()).then((text) => box.append(renderText(f.name, f.kind, text)));
+    };
+    if (open) load();
+    box.addEventListener("toggle", () => { if (box.open) load(); });
   }
   return card;
 }
@@ -145,7 +169,7 @@ const PANELS = {
              ["length_penalty", "length penalty", "number", ""]],
     show(out, a) {
       out.append(el("div", { class: "answer", id: "translation", text: a.translation }), ...notes(a.notes));
-      if (a.attention_png) out.append(el("h4", { text: "attention" }), png(a.attention_png, "attention heatmap"));
+      if (a.attention) out.append(el("h4", { text: "attention: each output token's weights over the source" }), heatmap(a.attention));
     },
   },
   textgen: {
@@ -173,7 +197,9 @@ const PANELS = {
     help: "Leave the file empty to forecast the run's own series, or upload one with the training's columns.",
     fields: [],
     show(out, a) {
-      out.append(png(a.plot_png, "forecast plot"), table(a.header, a.rows.map((r) => r.map((c) => (isNaN(+c) || c === "" ? c : +c))), { class: "forecast" }),
+      const labels = new Set(["step", "target", "unique_id", "ds"]); // names and dates stay text, numbers align right
+      const rows = a.rows.map((r) => r.map((c, k) => (labels.has(a.header[k]) || c === "" || isNaN(+c) ? c : +c)));
+      out.append(png(a.plot_png, "forecast plot"), table(a.header, rows, { class: "forecast" }),
         el("p", { class: "downloads" }, el("a", { href: "data:text/csv;charset=utf-8," + encodeURIComponent(a.csv),
           download: "forecast.csv", text: "download forecast.csv" })));
     },
@@ -181,12 +207,24 @@ const PANELS = {
   classify: {
     title: "Classify series from a file", button: "Classify", upload: "required",
     fields: [],
-    show(out, a) { out.append(...notes(a.notes), table(a.header, a.rows, { class: "probs" })); },
+    show(out, a) {
+      const counts = {};
+      for (const r of a.rows) counts[r[1]] = (counts[r[1]] || 0) + 1;
+      const csv = [a.header.join(","), ...a.rows.map((r) => r.join(","))].join("\n") + "\n";
+      out.append(...notes(a.notes), el("h4", { text: `${a.rows.length} series, predicted:` }),
+        table(["class", "series"], Object.entries(counts), { class: "counts" }),
+        el("h4", { text: a.rows.length > 50 ? `the first 50 of ${a.rows.length}` : "each series" }),
+        table(a.header, a.rows.slice(0, 50), { class: "probs" }),
+        el("p", { class: "downloads" }, el("a", { href: "data:text/csv;charset=utf-8," + encodeURIComponent(csv),
+          download: "predictions.csv", text: "download all predictions (CSV)" })));
+    },
   },
   caption: {
     title: "Caption an image", button: "Caption", upload: "required",
     fields: [["beam", "beam size", "number", ""]],
-    show(out, a) {
+    show(out, a, body) {
+      const file = body.get("file");
+      if (file && file.size) out.append(el("img", { class: "plot preview", src: URL.createObjectURL(file), alt: "the image" }));
       out.append(el("div", { class: "answer", id: "caption", text: a.caption }), ...notes(a.notes));
       if (a.attention_png) out.append(el("h4", { text: "where it looked, word by word" }), png(a.attention_png, "attention map"));
     },
@@ -219,6 +257,9 @@ const PANELS = {
   },
 };
 
+// blank fields take the run's own setting: shown as the placeholder
+const DEFAULT_FROM_CONFIG = { beam: "beam_size", length_penalty: "length_penalty" };
+
 function panelCard(run) {
   const spec = PANELS[run.app];
   const form = el("form", { class: "panel", id: "panel-form" });
@@ -226,6 +267,8 @@ function panelCard(run) {
     const input = kind === "textarea" ? el("textarea", { name, id: "f-" + name })
       : el("input", { name, id: "f-" + name, type: kind === "number" ? "text" : "text", inputmode: kind === "number" ? "decimal" : "text" });
     input.value = value;
+    const configKey = DEFAULT_FROM_CONFIG[name];
+    if (configKey && run.config[configKey] !== undefined) input.placeholder = `the run's: ${run.config[configKey]}`;
     form.append(el("label", { for: "f-" + name, text: label }), input);
   }
   if (spec.upload) {
@@ -275,7 +318,7 @@ async function submit(run, spec, form, button, out) {
     }
     const answer = await res.json();
     out.replaceChildren();
-    spec.show(out, answer);
+    spec.show(out, answer, body);
   } catch (e) {
     out.replaceChildren(el("div", { class: "error", role: "alert", text: "the server did not answer: " + e }));
   } finally {
