@@ -170,6 +170,9 @@ def serve(
             raise InputError(f"--port: {port} is not a port (1 to 65535)")
         if max_upload_mb <= 0:
             raise InputError(f"--max-upload-mb: must be > 0, got {max_upload_mb}")
+        if not paths and not Path("runs").is_dir():
+            raise InputError("no run directories given and no ./runs folder: rnnlab serve RUN_DIR_OR_FOLDER ... "
+                             "(train one first, e.g. 'rnnlab demo' then 'rnnlab serve runs/demo')")
         runs = find_runs(paths or [Path("runs")], APPS, MISSING)
         check_address(host, port)
         return lambda: run_server(runs, host, port, int(max_upload_mb * 2**20))

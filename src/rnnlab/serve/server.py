@@ -177,8 +177,11 @@ def check_address(host: str, port: int) -> None:
         try:
             s.bind(address)
         except OSError as e:
-            raise InputError(f"--host {host} --port {port}: cannot listen there ({e.strerror}); "
-                             "is another server on that port? choose another with --port") from None
+            import errno
+
+            hint = ("that is not an address of this machine" if e.errno == errno.EADDRNOTAVAIL else
+                    "is another server on that port? choose another with --port")
+            raise InputError(f"--host {host} --port {port}: cannot listen there ({e.strerror}); {hint}") from None
 
 
 def serve(runs: dict[str, ServedRun], host: str, port: int, max_upload: int = MAX_UPLOAD) -> None:
