@@ -95,8 +95,8 @@ def main() -> None:
             page.click("nav a[data-run$='lab']")
             page.wait_for_selector("[data-file$='.md'] table")
             page.locator("#run-files").screenshot(path=str(out / "lab.png"))
-            page.click("nav a[data-run$='translate']")
-            page.wait_for_selector("#panel-form")
+            page.click("#home")
+            page.wait_for_selector("table.overview")
             page.screenshot(path=str(out / "page.png"))
             browser.close()
     finally:

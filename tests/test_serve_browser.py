@@ -141,6 +141,10 @@ def error_text(page) -> str:
 
 def test_the_runs_list_and_a_lab_run(page, tmp_path):
     assert page.locator("nav a").count() == len(APPS)
+    page.wait_for_selector("table.overview")
+    assert page.locator("table.overview tbody tr").count() == len(APPS)
+    assert "bleu" in page.inner_text("table.overview")  # key metrics beside each run
+    shot(page, tmp_path, "overview")
     open_run(page, "lab")
     page.wait_for_selector("[data-file='memory.md'] table")
     assert page.locator("[data-file='memory.md'] table tbody tr").count() >= 1

@@ -15,6 +15,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// a user's data path by its file name (the whole path is on the run's page)
+function shortData(d) {
+  return d && d.includes("/") ? d.replace(/\/+$/, "").split("/").pop() : d;
+}
+
 function fmt(v) {
   if (typeof v !== "number") return String(v);
   if (Number.isInteger(v)) return v.toLocaleString("en");
@@ -72,7 +77,7 @@ async function loadRuns() {
   for (const app of Object.keys(byApp).sort()) {
     nav.append(el("h3", { text: app }));
     for (const r of byApp[app]) {
-      const link = el("a", { href: "#run=" + r.id, "data-run": r.id }, r.id, el("small", { text: r.data || r.path }));
+      const link = el("a", { href: "#run=" + r.id, "data-run": r.id }, r.id, el("small", { text: shortData(r.data) || r.path }));
       nav.append(link);
     }
   }
@@ -84,10 +89,33 @@ function route() {
   const run = state.runs.find((r) => r.id === id);
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("current", a.dataset.run === id);
   if (run) showRun(run);
+  else showOverview();
 }
+
+// The landing page: every run with its app, data and first few metrics.
+function showOverview() {
+  const main = document.getElementById("main");
+  if (welcomeSection && !document.getElementById("welcome")) main.replaceChildren(welcomeSection);
+  const rows = state.runs.map((r) => {
+    const key = Object.entries(r.metrics).filter(([k, v]) => typeof v === "number" && !k.startsWith("baseline"))
+      .slice(0, 3).map(([k, v]) => `${k} ${fmt(v)}`).join(" · ");
+    return [r.id, r.app, shortData(r.data), key];
+  });
+  const t = table(["run", "app", "data", "key metrics"], rows, { class: "overview" });
+  t.querySelectorAll("tbody tr").forEach((tr, k) => {
+    const cell = tr.firstChild;
+    cell.replaceChildren(el("a", { href: "#run=" + state.runs[k].id, text: state.runs[k].id }));
+  });
+  const welcome = document.getElementById("welcome");
+  welcome.querySelector(".overview-box")?.remove();
+  welcome.append(el("div", { class: "overview-box" }, el("h3", { text: `${state.runs.length} runs` }), t));
+}
+
+let welcomeSection = null;
 
 function showRun(run) {
   const main = document.getElementById("main");
+  welcomeSection = welcomeSection || document.getElementById("welcome");
   const head = el("section", { class: "card", id: "run-head" },
     el("h2", { text: `${run.app} — ${run.id}` }),
     el("p", { class: "muted", text: `${run.path}${run.data ? " · data: " + run.data : ""}` }));
