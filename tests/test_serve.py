@@ -158,6 +158,23 @@ def test_forecast_of_the_run_series_and_of_an_upload(served, runs_root):
     assert len(got.json()["rows"]) == horizon
 
 
+def test_forecast_of_a_panel_gives_quantiles_for_every_series(tmp_path):
+    from rnnlab.apps.forecast import APP as FORECAST
+    from rnnlab.data.panel import write_seasonal_panel
+
+    data = write_seasonal_panel(tmp_path / "panel.csv", n_series=6, length=40)
+    run = FORECAST.train(data=str(data), quick=True, out=tmp_path / "run", verbose=False,
+                         overrides=["train.epochs=1", "horizon=4", "hidden_size=8"])
+    apps, missing = load_apps()
+    client = TestClient(make_server(find_runs([run], apps, missing), quiet=True))
+    a = post(client, "forecast").json()
+    assert a["header"] == ["unique_id", "ds", "forecast", "q0.1", "q0.5", "q0.9"] and len(a["rows"]) == 6 * 4
+    assert all(float(r[3]) <= float(r[4]) <= float(r[5]) for r in a["rows"])  # quantiles do not cross
+    assert a["plot_png"]
+    got = post(client, "forecast", files={"file": ("mine.csv", data.read_bytes(), "text/csv")})
+    assert got.status_code == 200 and len(got.json()["rows"]) == 6 * 4
+
+
 def test_classify_labels_every_series_of_an_upload(served):
     _, client = served
     from rnnlab.data.sequences import bundled_path

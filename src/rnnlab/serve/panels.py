@@ -190,9 +190,13 @@ def _history(run: ServedRun, data: str | None) -> dict[str, tuple[list[str], np.
     """The last values of each plotted series (up to 4), by the name its forecast rows use."""
     cfg, plan, _ = run.app.load(run.path, data)
     if hasattr(plan, "panel"):
-        pan = plan.panel
-        return {sid: ([str(d) for d in (pan.dates[i][-60:] if pan.dates[i] is not None else [])],
-                      np.asarray(pan.values[i][-60:], dtype=float)) for i, sid in enumerate(pan.ids[:4])}
+        pan, out = plan.panel, {}
+        for i, sid in enumerate(pan.ids[:4]):
+            values = np.asarray(pan.values[i], dtype=float)
+            dates = pan.dates[i]  # a long table's dates may run on into the future rows: cut to the values
+            labels = [] if dates is None else list(np.datetime_as_string(dates[: len(values)], unit="D"))
+            out[sid] = (labels[-60:], values[-60:])
+        return out
     s = plan.series
     return {name: (list(s.index[-60:]), s.values[-60:, j]) for j, name in enumerate(s.target_names[:4])}
 
