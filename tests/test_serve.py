@@ -250,6 +250,16 @@ def test_bad_input_is_a_message_and_the_next_request_works(served, app, fields, 
     assert post(client, "translate", text="March 5, 2001").status_code == 200
 
 
+def test_starlette_refusals_have_the_same_shape(served):
+    _, client = served
+    two = [("file", ("a.ts", b"x", "text/plain")), ("file", ("b.ts", b"y", "text/plain"))]
+    got = client.post(f"/api/runs/{_id(client, 'classify')}/panel", files=two)
+    assert got.status_code == 400 and "Too many files" in got.json()["error"]
+    assert client.get("/api/nothing").json()["error"] == "Not Found"
+    got = post(client, "handwriting", text="hello", seed="-1")
+    assert got.json()["error"] == "seed: -1 — give a whole number from 0 to 2,147,483,647"
+
+
 def test_uploads_and_pastes_over_the_limit_are_refused(served):
     _, client = served
     got = post(client, "docs", text="word " * 300_000)  # 1.5 MB over a 1 MB limit

@@ -66,7 +66,8 @@ class Inputs:
             raise InputError(f"{what}: {raw[:40]!r} is not a number") from None
         if not low <= value <= high or (integer and value != int(value)):
             kind = "a whole number" if integer else "a number"
-            raise InputError(f"{what}: {raw[:40]} — give {kind} from {low:g} to {high:g}")
+            shown = (f"{int(low):,} to {int(high):,}" if integer else f"{low:g} to {high:g}")
+            raise InputError(f"{what}: {raw[:40]} — give {kind} from {shown}")
         return value
 
     def upload(self, what: str) -> Path:

@@ -64,10 +64,16 @@ def make_server(runs: dict[str, ServedRun], max_upload: int = MAX_UPLOAD, quiet:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response, StreamingResponse
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.formparsers import MultiPartException
 
     api = FastAPI(title="rnnlab serve", docs_url=None, redoc_url=None, openapi_url=None)
     page = _static("index.html")
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        # starlette's own refusals (too many files, an unknown route or method) in the page's one shape
+        return _error(exc.status_code, str(exc.detail))
 
     @api.middleware("http")
     async def limits_and_headers(request: Request, call_next):
