@@ -108,6 +108,12 @@ def open_run(page, app: str):
     assert app in page.inner_text("#run-head h2")
 
 
+def fill_and_press(page, fields: dict[str, str]):
+    for selector, value in fields.items():
+        page.fill(selector, value)
+    press(page)
+
+
 def press(page):
     page.click("#run-button")
     page.wait_for_selector("#working", state="detached")  # (wait_for_function would need the eval CSP forbids)
@@ -158,9 +164,7 @@ def test_translate(page, tmp_path):
     page.fill("#f-text", "")
     press(page)
     assert "empty" in error_text(page)
-    page.fill("#f-text", "March 5, 2001")
-    page.fill("#f-beam", "2")
-    press(page)
+    fill_and_press(page, {"#f-text": "March 5, 2001", "#f-beam": "2"})
     assert page.inner_text("#translation").strip()
     cells = page.locator("table.heatmap tr").nth(1).locator("td")
     assert cells.count() == len("March 5, 2001")  # a column per source character
@@ -170,9 +174,7 @@ def test_translate(page, tmp_path):
 
 def test_textgen_streams(page, tmp_path):
     open_run(page, "textgen")
-    page.fill("#f-prime", "ROMEO:\nthe")  # a newline: browsers send it as CRLF
-    page.fill("#f-length", "120")
-    press(page)
+    fill_and_press(page, {"#f-prime": "ROMEO:\nthe", "#f-length": "120"})  # a newline: browsers send it as CRLF
     page.wait_for_selector("#done")
     assert len(page.inner_text("#generated")) >= len("ROMEO:\nthe") + 100
     shot(page, tmp_path, "textgen")
@@ -183,8 +185,8 @@ def test_textgen_streams(page, tmp_path):
 
 def test_docs(page, tmp_path):
     open_run(page, "docs")
-    page.fill("#f-text", "The bank shares rose today. The market rate and the loan profit fell. A coach won.")
-    press(page)
+    text = "The bank shares rose today. The market rate and the loan profit fell. A coach won."
+    fill_and_press(page, {"#f-text": text})
     page.wait_for_selector("table.probs")
     assert page.locator("table.probs tbody tr").count() == 3
     assert page.locator("#shading span").count() >= 10
@@ -241,9 +243,7 @@ def test_caption_upload_and_a_file_that_is_not_an_image(page, tmp_path):
 
 def test_handwriting(page, tmp_path):
     open_run(page, "handwriting")
-    page.fill("#f-text", "hello")
-    page.fill("#f-bias", "2")
-    press(page)
+    fill_and_press(page, {"#f-text": "hello", "#f-bias": "2"})
     page.wait_for_selector("img[alt='handwriting']")
     assert image_ok(page, "img[alt='handwriting']")
     shot(page, tmp_path, "handwriting")

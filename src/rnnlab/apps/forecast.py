@@ -305,11 +305,12 @@ class ForecastApp(App):
                                         lambda m: print(m, file=sys.stderr))
         return self._evaluate(cfg, plan, model, run_dir, lambda m: print(m, file=sys.stderr))
 
-    def predict_csv(self, run_dir: Path, data: str | None = None) -> str:
+    def predict_csv(self, run_dir: Path, data: str | None = None, run: LoadedRun | None = None) -> str:
         """The forecast of the next ``horizon`` steps after the end of the run's series (or
         of ``data``'s, same columns as in training) as CSV: ``step,target,forecast[,lower95,
-        upper95]``, a panel's as ``unique_id,ds,forecast,q...`` (the long layout)."""
-        cfg, plan, model = self.load(run_dir, data)
+        upper95]``, a panel's as ``unique_id,ds,forecast,q...`` (the long layout). ``run``:
+        ``self.load(run_dir, data)`` when the caller has it already."""
+        cfg, plan, model = run or self.load(run_dir, data)
         if panel.is_panel(cfg):
             panel.check_future_known(plan, data or cfg.data)
             lengths = [len(v) for v in plan.z]

@@ -179,17 +179,18 @@ def forecast(run: ServedRun, inputs: Inputs) -> dict:
     after its end: a plot with its intervals and the numbers as a CSV table."""
     data = str(inputs.file) if inputs.file is not None else None
     with run.lock:
-        text = run.app.predict_csv(run.path, data)
-        history = _history(run, data)
+        loaded = run.loaded() if data is None else run.app.load(run.path, data)
+        text = run.app.predict_csv(run.path, data, loaded)
+        history = _history(loaded.plan)
     rows = [line.split(",") for line in text.strip().splitlines()]
     header, body = rows[0], rows[1:]
     png = _figure_png(lambda p: _plot_forecast(p, header, body, history))
     return {"header": header, "rows": body, "csv": text, "plot_png": png}
 
 
-def _history(run: ServedRun, data: str | None) -> dict[str, tuple[list[str], np.ndarray]]:
-    """The last values of each plotted series (up to 4), by the name its forecast rows use."""
-    cfg, plan, _ = run.app.load(run.path, data)
+def _history(plan: Any) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The last values of each plotted series (up to 4) of a forecast's plan (one series'
+    or a panel's), by the name its forecast rows use."""
     if hasattr(plan, "panel"):
         pan, out = plan.panel, {}
         for i, sid in enumerate(pan.ids[:4]):

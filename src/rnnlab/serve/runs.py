@@ -9,7 +9,6 @@ tables, never joined to a path. Models are loaded on first use with the app's ow
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..files import read_json
+from ..training import read_run_config
 
 __all__ = ["ServedRun", "find_runs", "FILE_KINDS"]
 
@@ -101,19 +102,16 @@ def find_runs(paths: list[Path], apps: dict[str, Any], missing: dict[str, str]) 
     runs: dict[str, ServedRun] = {}
     taken: set[str] = set()
     for run_dir in _run_dirs(paths):
-        try:
-            raw = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-            app_name, config = raw["app"], raw.get("config", {})
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{run_dir / 'config.json'}: not an rnnlab run configuration ({e})") from None
+        raw = read_run_config(run_dir)
+        app_name, config = raw["app"], raw["config"]
         if app_name not in apps and app_name not in missing:
             raise InputError(f"{run_dir / 'config.json'}: app {app_name!r} is not one of rnnlab's "
                              f"({', '.join(sorted(apps))})")
-        metrics: dict[str, Any] = {}
+        metrics: Any = {}  # an unfinished run has none yet: listed all the same
         if (run_dir / "metrics.json").is_file():
             try:
-                metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-            except ValueError:
+                metrics = read_json(run_dir / "metrics.json", "metrics")
+            except InputError:  # a damaged file: the run is still shown, with the reason
                 metrics = {"error": "metrics.json is not valid JSON"}
         data = config.get("data") if isinstance(config, dict) else None
         run = ServedRun(_slug(run_dir, taken), run_dir, app_name, apps.get(app_name), str(data or ""),

@@ -59,6 +59,11 @@ function download(b64, name, mime, label) {
   return el("a", { href: `data:${mime};base64,${b64}`, download: name, text: label });
 }
 
+// text made in the page (any characters: not base64's Latin-1)
+function downloadCsv(text, name, label) {
+  return el("a", { href: "data:text/csv;charset=utf-8," + encodeURIComponent(text), download: name, text: label });
+}
+
 function notes(list) {
   return (list || []).map((n) => el("div", { class: "note", text: n }));
 }
@@ -228,8 +233,7 @@ const PANELS = {
       const labels = new Set(["step", "target", "unique_id", "ds"]); // names and dates stay text, numbers align right
       const rows = a.rows.map((r) => r.map((c, k) => (labels.has(a.header[k]) || c === "" || isNaN(+c) ? c : +c)));
       out.append(png(a.plot_png, "forecast plot"), table(a.header, rows, { class: "forecast" }),
-        el("p", { class: "downloads" }, el("a", { href: "data:text/csv;charset=utf-8," + encodeURIComponent(a.csv),
-          download: "forecast.csv", text: "download forecast.csv" })));
+        el("p", { class: "downloads" }, downloadCsv(a.csv, "forecast.csv", "download forecast.csv")));
     },
   },
   classify: {
@@ -243,8 +247,7 @@ const PANELS = {
         table(["class", "series"], Object.entries(counts), { class: "counts" }),
         el("h4", { text: a.rows.length > 50 ? `the first 50 of ${a.rows.length}` : "each series" }),
         table(a.header, a.rows.slice(0, 50), { class: "probs" }),
-        el("p", { class: "downloads" }, el("a", { href: "data:text/csv;charset=utf-8," + encodeURIComponent(csv),
-          download: "predictions.csv", text: "download all predictions (CSV)" })));
+        el("p", { class: "downloads" }, downloadCsv(csv, "predictions.csv", "download all predictions (CSV)")));
     },
   },
   caption: {
